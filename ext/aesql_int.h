@@ -1,0 +1,23 @@
+/*
+** Internal declarations shared by the extension's source files.
+** Every non-static symbol carries the aesql_ prefix.
+*/
+#ifndef AESQL_INT_H
+#define AESQL_INT_H
+
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../include/aesql.h"
+
+/* Each source file that defines SQL objects exposes one registration
+** function, called from sqlite3_aesql_init() in aesql.c. */
+int aesql_idx_register(sqlite3 *db);     /* idx_vtab.c: the idx virtual table */
+int aesql_image_register(sqlite3 *db);   /* ae_image.c: ae_png, ae_ascii      */
+int aesql_blas_register(sqlite3 *db);    /* ae_blas.c:  ae_info               */
+int aesql_train_register(sqlite3 *db);   /* ae_train.c: ae_train              */
+int aesql_score_register(sqlite3 *db);   /* ae_score.c: ae_error, ...         */
+
+#endif /* AESQL_INT_H */

@@ -1,0 +1,171 @@
+/*
+** A small test harness shared by the tests/test_*.c programs.
+**
+** Each check prints one line, "ok - NAME" or "not ok - NAME: why", and
+** check_done() prints "N passed, N failed" and returns the exit status.
+** tests/run.sh adds up the lines of every program.
+**
+** The programs link the extension statically (compiled with -DSQLITE_CORE)
+** and register it on each connection with sqlite3_aesql_init().
+*/
+#ifndef AESQL_CHECK_H
+#define AESQL_CHECK_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <math.h>
+#include "../include/aesql.h"
+
+static int check_npass, check_nfail;
+
+static void check_report(int ok, const char *name, const char *fmt, ...){
+  if( ok ){ check_npass++; printf("ok - %s\n", name); }
+  else{
+    va_list ap;
+    check_nfail++;
+    printf("not ok - %s: ", name);
+    va_start(ap, fmt); vprintf(fmt, ap); va_end(ap);
+    printf("\n");
+  }
+  fflush(stdout);
+}
+
+/* CHECK(name, condition): a plain assertion. */
+#define CHECK(name, cond) check_report((cond), (name), "%s", #cond)
+
+/* CHECK_NEAR(name, got, want, tol): |got-want| <= tol, NaN fails. */
+#define CHECK_NEAR(name, got, want, tol) do{ \
+  double g_ = (got), w_ = (want), t_ = (tol); \
+  check_report(fabs(g_-w_)<=t_, (name), "got %.9g, want %.9g (tol %.3g)", g_, w_, t_); \
+}while(0)
+
+static int check_done(void){
+  printf("%d passed, %d failed\n", check_npass, check_nfail);
+  return check_nfail ? 1 : 0;
+}
+
+/* A connection to an in-memory database (or FILENAME) with libaesql. */
+static sqlite3 *check_open(const char *zFile){
+  sqlite3 *db = 0;
+  char *zErr = 0;
+  if( sqlite3_open(zFile ? zFile : ":memory:", &db)!=SQLITE_OK ){
+    fprintf(stderr, "cannot open %s\n", zFile ? zFile : ":memory:");
+    exit(2);
+  }
+  if( sqlite3_aesql_init(db, &zErr, 0)!=SQLITE_OK ){
+    fprintf(stderr, "aesql init: %s\n", zErr ? zErr : "?");
+    exit(2);
+  }
+  return db;
+}
+
+/* Runs every statement of zSql; returns the rows of the last statement
+** that returned any as text, columns joined by '|', rows by '\n', NULL
+** as "NULL", BLOBs as x'hex' - or "ERROR: message". sqlite3_free() it. */
+static char *check_query(sqlite3 *db, const char *zSql){
+  sqlite3_str *out = sqlite3_str_new(0);
+  const char *zTail = zSql;
+  while( zTail && *zTail ){
+    sqlite3_stmt *st = 0;
+    int rc = sqlite3_prepare_v2(db, zTail, -1, &st, &zTail);
+    int nRow = 0;
+    if( rc!=SQLITE_OK ){
+      sqlite3_str_reset(out);
+      sqlite3_str_appendf(out, "ERROR: %s", sqlite3_errmsg(db));
+      return sqlite3_str_finish(out);
+    }
+    if( st==0 ) continue;
+    while( (rc = sqlite3_step(st))==SQLITE_ROW ){
+      int i, n = sqlite3_column_count(st);
+      if( nRow==0 ) sqlite3_str_reset(out);
+      if( nRow++ ) sqlite3_str_append(out, "\n", 1);
+      for(i=0; i<n; i++){
+        if( i ) sqlite3_str_append(out, "|", 1);
+        switch( sqlite3_column_type(st, i) ){
+          case SQLITE_NULL: sqlite3_str_appendall(out, "NULL"); break;
+          case SQLITE_BLOB: {
+            const unsigned char *p = sqlite3_column_blob(st, i);
+            int j, nb = sqlite3_column_bytes(st, i);
+            sqlite3_str_appendall(out, "x'");
+            for(j=0; j<nb; j++) sqlite3_str_appendf(out, "%02x", p[j]);
+            sqlite3_str_appendall(out, "'");
+            break;
+          }
+          default:
+            sqlite3_str_appendall(out, (const char*)sqlite3_column_text(st, i));
+        }
+      }
+    }
+    if( rc!=SQLITE_DONE ){
+      sqlite3_str_reset(out);
+      sqlite3_str_appendf(out, "ERROR: %s", sqlite3_errmsg(db));
+      sqlite3_finalize(st);
+      return sqlite3_str_finish(out);
+    }
+    sqlite3_finalize(st);
+  }
+  return sqlite3_str_finish(out);
+}
+
+/* The query's text (see check_query) equals zWant exactly. */
+static void check_sql(const char *name, sqlite3 *db, const char *zSql,
+                      const char *zWant){
+  char *z = check_query(db, zSql);
+  check_report(z && strcmp(z, zWant)==0, name, "sql [%s]\n  got  [%s]\n  want [%s]",
+               zSql, z ? z : "(null)", zWant);
+  sqlite3_free(z);
+}
+
+/* The query fails with an error message containing zWant. */
+static void check_sql_error(const char *name, sqlite3 *db, const char *zSql,
+                            const char *zWant){
+  char *z = check_query(db, zSql);
+  check_report(z && strncmp(z, "ERROR: ", 7)==0 && strstr(z, zWant)!=0, name,
+               "sql [%s]\n  got  [%s]\n  want an error containing [%s]",
+               zSql, z ? z : "(null)", zWant);
+  sqlite3_free(z);
+}
+
+/* The query's single value as a double (NAN on error or no row). */
+static double check_sql_double(sqlite3 *db, const char *zSql){
+  sqlite3_stmt *st = 0;
+  double v = NAN;
+  if( sqlite3_prepare_v2(db, zSql, -1, &st, 0)==SQLITE_OK
+   && sqlite3_step(st)==SQLITE_ROW ){
+    v = sqlite3_column_double(st, 0);
+  }else{
+    fprintf(stderr, "check_sql_double: %s: %s\n", zSql, sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* Writes n bytes to a new file at zPath; returns 0 on success. */
+static int check_write_file(const char *zPath, const void *p, size_t n){
+  FILE *f = fopen(zPath, "wb");
+  if( !f ) return 1;
+  if( n && fwrite(p, 1, n, f)!=n ){ fclose(f); return 1; }
+  return fclose(f)!=0;
+}
+
+/* A fresh temporary directory for the files a test makes; static buffer. */
+static const char *check_tmpdir(void){
+  static char z[64];
+  if( z[0]==0 ){
+    strcpy(z, "/tmp/aesql-test-XXXXXX");
+    if( mkdtemp(z)==0 ){ perror("mkdtemp"); exit(2); }
+  }
+  return z;
+}
+
+/* Where the real data sets are: $AESQL_DATA or "data". */
+static const char *check_datadir(void){
+  const char *z = getenv("AESQL_DATA");
+  return z && z[0] ? z : "data";
+}
+
+#endif /* AESQL_CHECK_H */
