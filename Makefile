@@ -8,6 +8,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 
 CC      ?= cc
+VERSION = $(shell sed -n 's/^\#define AESQL_VERSION "\(.*\)"/\1/p' include/aesql.h)
 PYTHON  ?= /usr/bin/python3
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -15,7 +16,7 @@ INCDIR  ?= $(PREFIX)/include
 
 WARN    = -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden -Iinclude
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-math-errno -fPIC -fvisibility=hidden -Iinclude
 LIBS    = -lz -lm -ldl -lpthread
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
@@ -27,8 +28,9 @@ AOBJ    = $(SRC:ext/%.c=build/asan/%.o)
 TESTS   = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 
 DEB_PKGS = gcc make libsqlite3-dev sqlite3 libopenblas-dev zlib1g-dev \
-           python3 gnuplot-nox dataset-fashion-mnist
+           python3 gnuplot-nox dataset-fashion-mnist pkg-config
 
+.SECONDARY:
 .PHONY: all static deps data test demo bench install clean check-deps tests-build
 all: libaesql.so
 
@@ -62,10 +64,10 @@ build/asan/%.o: ext/%.c $(HDR) | deps
 
 build/tests/%: tests/%.c tests/check.h $(SOBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(SOBJ) -lsqlite3 $(LIBS)
+	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -o $@ $< $(SOBJ) -lsqlite3 $(LIBS)
 build/asan-tests/%: tests/%.c tests/check.h $(AOBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $< $(AOBJ) -lsqlite3 $(LIBS)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -o $@ $< $(AOBJ) -lsqlite3 $(LIBS)
 
 tests-build: libaesql.so libaesql.a $(TESTS:%=build/tests/%) $(TESTS:%=build/asan-tests/%)
 
@@ -89,9 +91,10 @@ test: deps tests-build data
 	tests/run.sh
 
 demo: deps libaesql.so data
-	sqlite3 -bail build/demo.db < /dev/null; rm -f build/demo.db
-	cd examples && sqlite3 -bail ../build/demo.db < ../sql/tutorial.sql
-	cd examples && sh ../sql/charts.sh ../build/demo.db
+	@mkdir -p build
+	rm -f build/demo.db
+	sqlite3 build/demo.db < sql/tutorial.sql
+	sh sql/charts.sh build/demo.db examples
 
 bench: deps libaesql.so data
 	tests/bench/run.sh
@@ -101,8 +104,11 @@ install: libaesql.so libaesql.a
 	install -m 755 libaesql.so $(DESTDIR)$(LIBDIR)/libaesql.so
 	install -m 644 libaesql.a $(DESTDIR)$(LIBDIR)/libaesql.a
 	install -m 644 include/aesql.h $(DESTDIR)$(INCDIR)/aesql.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	  aesql.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/aesql.pc
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	  'Name: aesql' 'Description: autoencoders trained and scored inside SQLite' \
+	  'Version: $(VERSION)' 'Requires: sqlite3 zlib' 'Cflags: -I$${includedir}' \
+	  'Libs: -L$${libdir} -l:libaesql.a -lm -ldl -lpthread' \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/aesql.pc
 
 clean:
 	rm -rf build libaesql.so libaesql.a

@@ -20,9 +20,9 @@
 #include <math.h>
 #include "../include/aesql.h"
 
-static int check_npass, check_nfail;
+static __attribute__((unused)) int check_npass, check_nfail;
 
-static void check_report(int ok, const char *name, const char *fmt, ...){
+static __attribute__((unused)) void check_report(int ok, const char *name, const char *fmt, ...){
   if( ok ){ check_npass++; printf("ok - %s\n", name); }
   else{
     va_list ap;
@@ -43,13 +43,13 @@ static void check_report(int ok, const char *name, const char *fmt, ...){
   check_report(fabs(g_-w_)<=t_, (name), "got %.9g, want %.9g (tol %.3g)", g_, w_, t_); \
 }while(0)
 
-static int check_done(void){
+static __attribute__((unused)) int check_done(void){
   printf("%d passed, %d failed\n", check_npass, check_nfail);
   return check_nfail ? 1 : 0;
 }
 
 /* A connection to an in-memory database (or FILENAME) with libaesql. */
-static sqlite3 *check_open(const char *zFile){
+static __attribute__((unused)) sqlite3 *check_open(const char *zFile){
   sqlite3 *db = 0;
   char *zErr = 0;
   if( sqlite3_open(zFile ? zFile : ":memory:", &db)!=SQLITE_OK ){
@@ -66,7 +66,7 @@ static sqlite3 *check_open(const char *zFile){
 /* Runs every statement of zSql; returns the rows of the last statement
 ** that returned any as text, columns joined by '|', rows by '\n', NULL
 ** as "NULL", BLOBs as x'hex' - or "ERROR: message". sqlite3_free() it. */
-static char *check_query(sqlite3 *db, const char *zSql){
+static __attribute__((unused)) char *check_query(sqlite3 *db, const char *zSql){
   sqlite3_str *out = sqlite3_str_new(0);
   const char *zTail = zSql;
   while( zTail && *zTail ){
@@ -108,11 +108,14 @@ static char *check_query(sqlite3 *db, const char *zSql){
     }
     sqlite3_finalize(st);
   }
-  return sqlite3_str_finish(out);
+  {
+    char *z = sqlite3_str_finish(out);   /* NULL when empty */
+    return z ? z : sqlite3_mprintf("");
+  }
 }
 
 /* The query's text (see check_query) equals zWant exactly. */
-static void check_sql(const char *name, sqlite3 *db, const char *zSql,
+static __attribute__((unused)) void check_sql(const char *name, sqlite3 *db, const char *zSql,
                       const char *zWant){
   char *z = check_query(db, zSql);
   check_report(z && strcmp(z, zWant)==0, name, "sql [%s]\n  got  [%s]\n  want [%s]",
@@ -121,7 +124,7 @@ static void check_sql(const char *name, sqlite3 *db, const char *zSql,
 }
 
 /* The query fails with an error message containing zWant. */
-static void check_sql_error(const char *name, sqlite3 *db, const char *zSql,
+static __attribute__((unused)) void check_sql_error(const char *name, sqlite3 *db, const char *zSql,
                             const char *zWant){
   char *z = check_query(db, zSql);
   check_report(z && strncmp(z, "ERROR: ", 7)==0 && strstr(z, zWant)!=0, name,
@@ -131,7 +134,7 @@ static void check_sql_error(const char *name, sqlite3 *db, const char *zSql,
 }
 
 /* The query's single value as a double (NAN on error or no row). */
-static double check_sql_double(sqlite3 *db, const char *zSql){
+static __attribute__((unused)) double check_sql_double(sqlite3 *db, const char *zSql){
   sqlite3_stmt *st = 0;
   double v = NAN;
   if( sqlite3_prepare_v2(db, zSql, -1, &st, 0)==SQLITE_OK
@@ -145,7 +148,7 @@ static double check_sql_double(sqlite3 *db, const char *zSql){
 }
 
 /* Writes n bytes to a new file at zPath; returns 0 on success. */
-static int check_write_file(const char *zPath, const void *p, size_t n){
+static __attribute__((unused)) int check_write_file(const char *zPath, const void *p, size_t n){
   FILE *f = fopen(zPath, "wb");
   if( !f ) return 1;
   if( n && fwrite(p, 1, n, f)!=n ){ fclose(f); return 1; }
@@ -153,7 +156,7 @@ static int check_write_file(const char *zPath, const void *p, size_t n){
 }
 
 /* A fresh temporary directory for the files a test makes; static buffer. */
-static const char *check_tmpdir(void){
+static __attribute__((unused)) const char *check_tmpdir(void){
   static char z[64];
   if( z[0]==0 ){
     strcpy(z, "/tmp/aesql-test-XXXXXX");
@@ -163,7 +166,7 @@ static const char *check_tmpdir(void){
 }
 
 /* Where the real data sets are: $AESQL_DATA or "data". */
-static const char *check_datadir(void){
+static __attribute__((unused)) const char *check_datadir(void){
   const char *z = getenv("AESQL_DATA");
   return z && z[0] ? z : "data";
 }

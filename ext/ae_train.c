@@ -1,0 +1,664 @@
+/*
+** ae_train(source, hidden [, options]): trains the tutorial's autoencoder
+** on the pixels of a table, view or SELECT, and stores it in ae_models and
+** ae_history (ae_model.h). Returns the model's name.
+**
+** Keras semantics, as the tutorial's fit() call has them: the last
+** validation_split of the rows, in source order, are held out before any
+** shuffling; the training rows are reshuffled every epoch; an epoch's loss
+** is the mean over its rows of the per-row loss, val_loss the same over the
+** held-out rows with the weights at the end of the epoch.
+**
+** All or nothing: the model trains in memory and is written at the end in
+** one savepoint, so an error or an interrupt leaves no trace.
+*/
+#include "ae_model.h"
+#include "ae_blas.h"
+#include "ae_source.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct train_opts {
+  int epochs;
+  int batch_size;
+  double validation_split;
+  double learning_rate, beta_1, beta_2, epsilon;
+  sqlite3_int64 seed;
+  int threads;          /* 0: leave OpenBLAS's setting */
+  int shuffle;
+  int progress;         /* 1, 0, or -1: when stderr is a terminal */
+  int replace;
+  int dtype;            /* AESQL_U8 or AESQL_F32 */
+  char *zName;          /* sqlite3_malloc'd, or NULL for the default */
+} train_opts;
+
+/* The training data, held compactly in its own encoding. */
+typedef struct train_data {
+  int d;                /* pixels per row */
+  int n;                /* rows */
+  int dtype;
+  unsigned char *u8;    /* n x d bytes, when dtype is AESQL_U8 */
+  float *f32;           /* n x d floats, when AESQL_F32 */
+  size_t nAlloc;        /* rows allocated */
+} train_data;
+
+static double now_seconds(void){
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec*1e-9;
+}
+
+/* ---- options ---- */
+
+static int opt_error(sqlite3_context *ctx, const char *zKey, const char *zWhat){
+  char *z = sqlite3_mprintf("ae_train: option '%s' %s", zKey, zWhat);
+  sqlite3_result_error(ctx, z, -1);
+  sqlite3_free(z);
+  return 1;
+}
+
+/* Parses the JSON options into *o, after filling it with the defaults.
+** Returns non-zero after setting an error on ctx. */
+static int parse_options(sqlite3_context *ctx, sqlite3 *db,
+                         sqlite3_value *pJson, train_opts *o){
+  sqlite3_stmt *st = 0;
+  int rc, bad = 0;
+  memset(o, 0, sizeof(*o));
+  o->epochs = 50;
+  o->batch_size = 256;
+  o->validation_split = 0.2;
+  o->learning_rate = 0.001;
+  o->beta_1 = 0.9;
+  o->beta_2 = 0.999;
+  o->epsilon = 1e-7;
+  o->seed = -1;
+  o->shuffle = 1;
+  o->progress = -1;
+  o->dtype = AESQL_U8;
+  if( !pJson || sqlite3_value_type(pJson)==SQLITE_NULL ){
+    sqlite3_int64 s = (sqlite3_int64)time(0)*1000003 ^ (sqlite3_int64)getpid();
+    o->seed = s & 0x7fffffff;
+    return 0;
+  }
+  if( sqlite3_value_type(pJson)!=SQLITE_TEXT ){
+    sqlite3_result_error(ctx, "ae_train: options must be JSON text, e.g. "
+                         "'{\"epochs\": 10}'", -1);
+    return 1;
+  }
+  rc = sqlite3_prepare_v2(db,
+        "SELECT json_type(?1), key, type, atom FROM json_each(?1)", -1, &st, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_value(st, 1, pJson);
+    if( sqlite3_step(st)!=SQLITE_ROW ){
+      rc = sqlite3_reset(st);
+      if( rc==SQLITE_OK ){
+        /* An empty object has no rows: check it is one. */
+        sqlite3_finalize(st);
+        st = 0;
+        rc = sqlite3_prepare_v2(db, "SELECT json_type(?1)", -1, &st, 0);
+        if( rc==SQLITE_OK ){
+          sqlite3_bind_value(st, 1, pJson);
+          if( sqlite3_step(st)!=SQLITE_ROW
+           || sqlite3_stricmp((const char*)sqlite3_column_text(st, 0), "object")!=0 ){
+            bad = 1;
+          }
+        }
+        sqlite3_finalize(st);
+        st = 0;
+      }
+      if( rc!=SQLITE_OK || bad ){
+        sqlite3_finalize(st);
+        sqlite3_result_error(ctx, "ae_train: options must be a JSON object, "
+                             "e.g. '{\"epochs\": 10, \"seed\": 1}'", -1);
+        return 1;
+      }
+      goto defaults;
+    }
+    if( sqlite3_stricmp((const char*)sqlite3_column_text(st, 0), "object")!=0 ){
+      sqlite3_finalize(st);
+      sqlite3_result_error(ctx, "ae_train: options must be a JSON object, "
+                           "e.g. '{\"epochs\": 10, \"seed\": 1}'", -1);
+      return 1;
+    }
+    do{
+      const char *k = (const char*)sqlite3_column_text(st, 1);
+      const char *t = (const char*)sqlite3_column_text(st, 2);
+      int isInt = strcmp(t, "integer")==0;
+      int isNum = isInt || strcmp(t, "real")==0;
+      int isBool = strcmp(t, "true")==0 || strcmp(t, "false")==0;
+      sqlite3_int64 iv = sqlite3_column_int64(st, 3);
+      double dv = sqlite3_column_double(st, 3);
+      if( !k ) k = "";
+#define NEED_INT(lo,hi) if( !isInt || iv<(lo) || iv>(hi) ){ \
+        char zR[96]; sqlite3_snprintf(sizeof(zR), zR, \
+          "must be an integer from %lld to %lld", (long long)(lo), (long long)(hi)); \
+        bad = opt_error(ctx, k, zR); break; }
+      if( strcmp(k, "epochs")==0 ){ NEED_INT(1, 1000000); o->epochs = (int)iv; }
+      else if( strcmp(k, "batch_size")==0 ){ NEED_INT(1, 1<<20); o->batch_size = (int)iv; }
+      else if( strcmp(k, "threads")==0 ){ NEED_INT(1, 256); o->threads = (int)iv; }
+      else if( strcmp(k, "seed")==0 ){
+        if( !isInt ){ bad = opt_error(ctx, k, "must be an integer"); break; }
+        o->seed = iv;
+      }
+      else if( strcmp(k, "validation_split")==0 ){
+        if( !isNum || !(dv>=0.0 && dv<1.0) ){
+          bad = opt_error(ctx, k, "must be a number from 0 up to (not including) 1");
+          break;
+        }
+        o->validation_split = dv;
+      }
+      else if( strcmp(k, "learning_rate")==0 || strcmp(k, "epsilon")==0 ){
+        if( !isNum || !(dv>0.0 && dv<=10.0) ){
+          bad = opt_error(ctx, k, "must be a number above 0 and at most 10");
+          break;
+        }
+        if( k[0]=='l' ) o->learning_rate = dv; else o->epsilon = dv;
+      }
+      else if( strcmp(k, "beta_1")==0 || strcmp(k, "beta_2")==0 ){
+        if( !isNum || !(dv>=0.0 && dv<1.0) ){
+          bad = opt_error(ctx, k, "must be a number from 0 up to (not including) 1");
+          break;
+        }
+        if( k[5]=='1' ) o->beta_1 = dv; else o->beta_2 = dv;
+      }
+      else if( strcmp(k, "shuffle")==0 || strcmp(k, "progress")==0
+            || strcmp(k, "replace")==0 ){
+        int v = t[0]=='t';
+        if( !isBool ){ bad = opt_error(ctx, k, "must be true or false"); break; }
+        if( k[0]=='s' ) o->shuffle = v;
+        else if( k[0]=='p' ) o->progress = v;
+        else o->replace = v;
+      }
+      else if( strcmp(k, "dtype")==0 ){
+        const char *v = (const char*)sqlite3_column_text(st, 3);
+        if( strcmp(t, "text")!=0 || !v || (strcmp(v, "u8")!=0 && strcmp(v, "f32")!=0) ){
+          bad = opt_error(ctx, k, "must be 'u8' (bytes, scaled by 1/255) or "
+                                  "'f32' (little-endian float32, as is)");
+          break;
+        }
+        o->dtype = v[0]=='u' ? AESQL_U8 : AESQL_F32;
+      }
+      else if( strcmp(k, "name")==0 ){
+        const char *v = (const char*)sqlite3_column_text(st, 3);
+        if( strcmp(t, "text")!=0 || !v || !v[0] ){
+          bad = opt_error(ctx, k, "must be a non-empty string");
+          break;
+        }
+        sqlite3_free(o->zName);
+        o->zName = sqlite3_mprintf("%s", v);
+        if( !o->zName ){ sqlite3_result_error_nomem(ctx); bad = 1; break; }
+      }
+      else{
+        char *z = sqlite3_mprintf("ae_train: unknown option '%s' (known: epochs, "
+            "batch_size, validation_split, learning_rate, beta_1, beta_2, "
+            "epsilon, seed, name, threads, shuffle, dtype, progress, replace)", k);
+        sqlite3_result_error(ctx, z, -1);
+        sqlite3_free(z);
+        bad = 1;
+        break;
+      }
+#undef NEED_INT
+    }while( sqlite3_step(st)==SQLITE_ROW );
+    if( !bad && sqlite3_reset(st)!=SQLITE_OK ) rc = SQLITE_ERROR;
+  }
+  sqlite3_finalize(st);
+  if( bad ) return 1;
+  if( rc!=SQLITE_OK ){
+    sqlite3_result_error(ctx, "ae_train: options must be a JSON object, "
+                         "e.g. '{\"epochs\": 10, \"seed\": 1}'", -1);
+    return 1;
+  }
+defaults:
+  if( o->seed<0 ){
+    sqlite3_int64 s = (sqlite3_int64)time(0)*1000003 ^ (sqlite3_int64)getpid();
+    o->seed = s & 0x7fffffff;
+  }
+  return 0;
+}
+
+/* ---- reading the source ---- */
+
+/* Reads every row's pixels into *p. Returns non-zero after setting an
+** error on ctx. */
+static int read_source(sqlite3_context *ctx, sqlite3_stmt *st, int dtype,
+                       train_data *p){
+  int esz = aesql_dtype_size(dtype), rc;
+  int col = sqlite3_column_count(st) - 1;  /* pixels is the last column */
+  memset(p, 0, sizeof(*p));
+  p->dtype = dtype;
+  while( (rc = sqlite3_step(st))==SQLITE_ROW ){
+    const void *px = sqlite3_column_blob(st, col);
+    int nb = sqlite3_column_bytes(st, col), t = sqlite3_column_type(st, col);
+    char *z = 0;
+    if( t!=SQLITE_BLOB ){
+      z = sqlite3_mprintf("ae_train: row %d of the source has %s pixels; every "
+                          "row needs a BLOB", p->n+1,
+                          t==SQLITE_NULL ? "NULL" : t==SQLITE_TEXT ? "TEXT" : "numeric");
+    }else if( p->n==0 ){
+      if( nb==0 || nb % esz || nb/esz > AESQL_MAX_WIDTH ){
+        z = sqlite3_mprintf("ae_train: the first row has %d bytes of pixels, "
+                            "not a whole number of %s pixels (1 to %d)", nb,
+                            aesql_dtype_name(dtype), AESQL_MAX_WIDTH);
+      }else{
+        p->d = nb/esz;
+      }
+    }else if( nb!=p->d*esz ){
+      z = sqlite3_mprintf("ae_train: row %d has %d bytes of pixels, the first "
+                          "row %d; every row must have the same length",
+                          p->n+1, nb, p->d*esz);
+    }
+    if( !z && (size_t)p->n==p->nAlloc ){
+      size_t nNew = p->nAlloc ? p->nAlloc*2 : 1024;
+      void *pNew;
+      if( nNew > 0x7fffffff ) nNew = 0x7fffffff;
+      if( (size_t)p->n==nNew ){
+        z = sqlite3_mprintf("ae_train: too many rows (at most %d)", 0x7fffffff);
+      }else{
+        pNew = sqlite3_realloc64(dtype==AESQL_U8 ? (void*)p->u8 : (void*)p->f32,
+                                 nNew*(size_t)p->d*esz);
+        if( !pNew ){ sqlite3_result_error_nomem(ctx); return 1; }
+        if( dtype==AESQL_U8 ) p->u8 = pNew; else p->f32 = pNew;
+        p->nAlloc = nNew;
+      }
+    }
+    if( !z && dtype==AESQL_F32 ){
+      float *dst = p->f32 + (size_t)p->n*p->d;
+      int i;
+      memcpy(dst, px, nb);
+      for(i=0; i<p->d; i++){
+        if( !isfinite(dst[i]) ){
+          z = sqlite3_mprintf("ae_train: row %d has a pixel that is not a "
+                              "finite number (pixel %d)", p->n+1, i+1);
+          break;
+        }
+      }
+    }else if( !z ){
+      memcpy(p->u8 + (size_t)p->n*p->d, px, nb);
+    }
+    if( z ){
+      sqlite3_result_error(ctx, z, -1);
+      sqlite3_free(z);
+      return 1;
+    }
+    p->n++;
+  }
+  if( rc!=SQLITE_DONE ){
+    sqlite3 *db = sqlite3_db_handle(st);
+    if( rc==SQLITE_INTERRUPT ){
+      sqlite3_result_error(ctx, "ae_train: interrupted", -1);
+      sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
+    }else{
+      char *z = sqlite3_mprintf("ae_train: cannot read the source: %s",
+                                sqlite3_errmsg(db));
+      sqlite3_result_error(ctx, z, -1);
+      sqlite3_free(z);
+    }
+    return 1;
+  }
+  return 0;
+}
+
+static void data_free(train_data *p){
+  sqlite3_free(p->u8);
+  sqlite3_free(p->f32);
+}
+
+/* Fills X (n x d) with rows idx[0..n) of the data, scaled to the model's
+** units: bytes/255 exactly as the tutorial's X / 255 (computed in double,
+** rounded to float), float32 as is. */
+static void gather(const train_data *p, const float *lut, const uint32_t *idx,
+                   int n, float *X){
+  int r, i, d = p->d;
+  for(r=0; r<n; r++){
+    float *dst = X + (size_t)r*d;
+    if( p->dtype==AESQL_U8 ){
+      const unsigned char *src = p->u8 + (size_t)idx[r]*d;
+      for(i=0; i<d; i++) dst[i] = lut[src[i]];
+    }else{
+      memcpy(dst, p->f32 + (size_t)idx[r]*d, sizeof(float)*d);
+    }
+  }
+}
+
+/* ---- interrupts ----
+** SQLite 3.40 has no sqlite3_is_interrupted(). While our caller's statement
+** runs, an sqlite3_interrupt() leaves the connection's interrupt flag set,
+** and any statement stepped on the connection then fails with
+** SQLITE_INTERRUPT; stepping a trivial one polls the flag, on any version. */
+static int interrupted(sqlite3_stmt *pPoll){
+  int rc = sqlite3_step(pPoll);
+  sqlite3_reset(pPoll);
+  return rc==SQLITE_INTERRUPT;
+}
+
+/* ---- storing ---- */
+
+static int exec_printf(sqlite3 *db, char **pzErr, const char *zFmt, ...){
+  va_list ap;
+  char *zSql;
+  int rc;
+  va_start(ap, zFmt);
+  zSql = sqlite3_vmprintf(zFmt, ap);
+  va_end(ap);
+  if( !zSql ) return SQLITE_NOMEM;
+  rc = sqlite3_exec(db, zSql, 0, 0, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+typedef struct epoch_rec { double loss, val_loss, seconds; } epoch_rec;
+
+/* Writes the model and its history inside a savepoint. Returns SQLITE_OK
+** or an error with *pzErr set. */
+static int store_model(sqlite3 *db, const char *zName, const char *zSource,
+                       const train_opts *o, const train_data *data,
+                       int nTrain, int nVal, const aesql_nn *nn,
+                       const epoch_rec *hist, double trainSeconds,
+                       char **pzErr){
+  sqlite3_stmt *st = 0;
+  void *pBlob;
+  int nBlob, rc, e;
+  char *zOpts;
+  pBlob = aesql_model_encode(nn, o->dtype, &nBlob);
+  if( !pBlob ) return SQLITE_NOMEM;
+  zOpts = sqlite3_mprintf("{\"epochs\":%d,\"batch_size\":%d,"
+      "\"validation_split\":%!.15g,\"learning_rate\":%!.15g,\"beta_1\":%!.15g,"
+      "\"beta_2\":%!.15g,\"epsilon\":%!.15g,\"seed\":%lld,\"threads\":%d,"
+      "\"shuffle\":%s,\"dtype\":\"%s\"}", o->epochs, o->batch_size,
+      o->validation_split, o->learning_rate, o->beta_1, o->beta_2, o->epsilon,
+      o->seed, o->threads ? o->threads : aesql_blas_threads(),
+      o->shuffle ? "true" : "false", aesql_dtype_name(o->dtype));
+  if( !zOpts ){ sqlite3_free(pBlob); return SQLITE_NOMEM; }
+  rc = sqlite3_exec(db, "SAVEPOINT ae_train", 0, 0, pzErr);
+  if( rc!=SQLITE_OK ) goto done_nosp;
+  rc = sqlite3_exec(db, aesql_model_schema, 0, 0, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.ae_models WHERE name=?1",
+                            -1, &st, 0);
+    if( rc==SQLITE_OK ){
+      sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC);
+      if( sqlite3_step(st)==SQLITE_ROW ){
+        if( !o->replace ){
+          *pzErr = sqlite3_mprintf("model '%s' already exists; give another "
+                                   "\"name\" or pass \"replace\": true", zName);
+          rc = SQLITE_CONSTRAINT;
+        }else{
+          rc = exec_printf(db, pzErr, "DELETE FROM main.ae_models WHERE name=%Q;"
+                           "DELETE FROM main.ae_history WHERE model=%Q;", zName, zName);
+        }
+      }
+      sqlite3_finalize(st);
+      st = 0;
+    }
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db,
+      "INSERT INTO main.ae_models(name, n_input, n_hidden, dtype, source, "
+      "rows_train, rows_val, epochs, loss, val_loss, train_seconds, options, "
+      "created, weights) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,"
+      "strftime('%Y-%m-%d %H:%M:%S','now'),?13)", -1, &st, 0);
+  }
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, data->d);
+    sqlite3_bind_int(st, 3, nn->h);
+    sqlite3_bind_text(st, 4, aesql_dtype_name(o->dtype), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, zSource, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, nTrain);
+    sqlite3_bind_int(st, 7, nVal);
+    sqlite3_bind_int(st, 8, o->epochs);
+    sqlite3_bind_double(st, 9, hist[o->epochs-1].loss);
+    if( nVal ) sqlite3_bind_double(st, 10, hist[o->epochs-1].val_loss);
+    sqlite3_bind_double(st, 11, trainSeconds);
+    sqlite3_bind_text(st, 12, zOpts, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 13, pBlob, nBlob, SQLITE_STATIC);
+    sqlite3_step(st);
+    rc = sqlite3_finalize(st);
+    st = 0;
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db, "INSERT INTO main.ae_history(model, epoch, "
+                            "loss, val_loss, seconds) VALUES(?1,?2,?3,?4,?5)",
+                            -1, &st, 0);
+    for(e=0; rc==SQLITE_OK && e<o->epochs; e++){
+      sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC);
+      sqlite3_bind_int(st, 2, e+1);
+      sqlite3_bind_double(st, 3, hist[e].loss);
+      if( nVal ) sqlite3_bind_double(st, 4, hist[e].val_loss);
+      else sqlite3_bind_null(st, 4);
+      sqlite3_bind_double(st, 5, hist[e].seconds);
+      sqlite3_step(st);
+      rc = sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    st = 0;
+  }
+  if( rc!=SQLITE_OK && *pzErr==0 ){
+    *pzErr = sqlite3_mprintf("cannot store the model: %s", sqlite3_errmsg(db));
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_exec(db, "RELEASE ae_train", 0, 0, pzErr);
+  }
+  if( rc!=SQLITE_OK ){
+    sqlite3_exec(db, "ROLLBACK TO ae_train; RELEASE ae_train", 0, 0, 0);
+  }
+done_nosp:
+  sqlite3_free(zOpts);
+  sqlite3_free(pBlob);
+  return rc;
+}
+
+/* ---- the function ---- */
+
+static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  train_opts o;
+  train_data data;
+  aesql_nn nn, grad;
+  aesql_adam adam;
+  aesql_nn_work *work = 0;
+  aesql_rng rng;
+  sqlite3_stmt *pSrc = 0, *pPoll = 0;
+  const char *zSource, *zWhy = 0;
+  char *zSrcName = 0, *zName = 0, *zErr = 0;
+  uint32_t *idx = 0;
+  float *X = 0, lut[256];
+  epoch_rec *hist = 0;
+  int hidden, nTrain, nVal, e, i, rc, oldThreads = 0, progress;
+  double t0, trainSeconds = 0;
+
+  memset(&data, 0, sizeof(data));
+  memset(&nn, 0, sizeof(nn));
+  memset(&grad, 0, sizeof(grad));
+  memset(&adam, 0, sizeof(adam));
+  memset(&o, 0, sizeof(o));
+
+  if( sqlite3_value_type(argv[0])!=SQLITE_TEXT ){
+    sqlite3_result_error(ctx, "ae_train: the source must be a table name or a "
+                         "SELECT statement, as text", -1);
+    return;
+  }
+  zSource = (const char*)sqlite3_value_text(argv[0]);
+  if( sqlite3_value_type(argv[1])!=SQLITE_INTEGER
+   || sqlite3_value_int64(argv[1])<1
+   || sqlite3_value_int64(argv[1])>AESQL_MAX_HIDDEN ){
+    char *z = sqlite3_mprintf("ae_train: hidden must be an integer from 1 to %d "
+                              "(the tutorial uses 32), got '%s'", AESQL_MAX_HIDDEN,
+                              sqlite3_value_text(argv[1]) ? (const char*)sqlite3_value_text(argv[1]) : "NULL");
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+    return;
+  }
+  hidden = sqlite3_value_int(argv[1]);
+  if( parse_options(ctx, db, argc>2 ? argv[2] : 0, &o) ) goto done;
+  if( aesql_blas_load(&zWhy) ){
+    char *z = sqlite3_mprintf("ae_train: %s", zWhy);
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+    goto done;
+  }
+
+  /* Read the data. */
+  rc = aesql_source_prepare(db, zSource, 0, &pSrc, 0, &zSrcName, &zErr);
+  if( rc!=SQLITE_OK ){
+    char *z = sqlite3_mprintf("ae_train: %s", zErr ? zErr : sqlite3_errstr(rc));
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+    goto done;
+  }
+  if( read_source(ctx, pSrc, o.dtype, &data) ) goto done;
+  sqlite3_finalize(pSrc);
+  pSrc = 0;
+  if( data.n==0 ){
+    char *z = sqlite3_mprintf("ae_train: source '%s' has no rows", zSource);
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+    goto done;
+  }
+  nTrain = (int)floor(data.n*(1.0 - o.validation_split));
+  nVal = data.n - nTrain;
+  if( nTrain<1 ){
+    char *z = sqlite3_mprintf("ae_train: no rows left to train on: %d rows with "
+                              "validation_split %g", data.n, o.validation_split);
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+    goto done;
+  }
+  zName = o.zName ? sqlite3_mprintf("%s", o.zName)
+                  : sqlite3_mprintf("%s_%d", zSrcName ? zSrcName : "query", hidden);
+  if( !zName ){ sqlite3_result_error_nomem(ctx); goto done; }
+
+  /* Set up the model, optimiser and scratch space. */
+  if( aesql_nn_alloc(&nn, data.d, hidden) || aesql_nn_alloc(&grad, data.d, hidden)
+   || aesql_adam_init(&adam, aesql_nn_nparam(data.d, hidden),
+                      (float)o.learning_rate, (float)o.beta_1, (float)o.beta_2,
+                      (float)o.epsilon)
+   || !(work = aesql_nn_work_new(data.d, hidden, o.batch_size))
+   || !(idx = sqlite3_malloc64(sizeof(uint32_t)*(size_t)data.n))
+   || !(X = sqlite3_malloc64(sizeof(float)*(size_t)o.batch_size*data.d))
+   || !(hist = sqlite3_malloc64(sizeof(epoch_rec)*(size_t)o.epochs)) ){
+    sqlite3_result_error_nomem(ctx);
+    goto done;
+  }
+  for(i=0; i<256; i++) lut[i] = (float)(i/255.0);
+  aesql_rng_seed(&rng, (uint64_t)o.seed);
+  aesql_nn_glorot(&nn, &rng);
+  if( sqlite3_prepare_v2(db, "SELECT 1", -1, &pPoll, 0)!=SQLITE_OK ){
+    sqlite3_result_error_code(ctx, SQLITE_NOMEM);
+    goto done;
+  }
+  if( o.threads ){
+    oldThreads = aesql_blas_threads();
+    aesql_blas_set_threads(o.threads);
+  }
+  progress = o.progress>=0 ? o.progress : isatty(2);
+
+  /* Train. */
+  for(e=0; e<o.epochs; e++){
+    double tE = now_seconds(), sum = 0, vsum = 0;
+    int b;
+    for(i=0; i<nTrain; i++) idx[i] = (uint32_t)i;
+    if( o.shuffle ) aesql_rng_shuffle(&rng, idx, (uint32_t)nTrain);
+    for(b=0; b<nTrain; b+=o.batch_size){
+      int n = nTrain-b < o.batch_size ? nTrain-b : o.batch_size;
+      double l;
+      gather(&data, lut, idx+b, n, X);
+      l = aesql_nn_grad(&nn, work, X, n, &grad);
+      if( !isfinite(l) ){
+        char *z = sqlite3_mprintf("ae_train: the loss became %s in epoch %d; "
+                                  "try a smaller learning_rate (now %g)",
+                                  isnan(l) ? "NaN" : "infinite", e+1, o.learning_rate);
+        sqlite3_result_error(ctx, z, -1);
+        sqlite3_free(z);
+        goto done;
+      }
+      aesql_adam_step(&adam, nn.param, grad.param);
+      sum += l*n;
+      if( interrupted(pPoll) ){
+        sqlite3_result_error(ctx, "ae_train: interrupted", -1);
+        sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
+        goto done;
+      }
+    }
+    for(b=0; b<nVal; b+=o.batch_size){
+      int n = nVal-b < o.batch_size ? nVal-b : o.batch_size;
+      for(i=0; i<n; i++) idx[i] = (uint32_t)(nTrain+b+i);
+      gather(&data, lut, idx, n, X);
+      vsum += aesql_nn_forward(&nn, work, X, n, 0, 0)*n;
+    }
+    hist[e].loss = sum/nTrain;
+    hist[e].val_loss = nVal ? vsum/nVal : 0;
+    hist[e].seconds = now_seconds() - tE;
+    trainSeconds += hist[e].seconds;
+    if( nVal && !isfinite(hist[e].val_loss) ){
+      char *z = sqlite3_mprintf("ae_train: the validation loss became %s in "
+                                "epoch %d; try a smaller learning_rate (now %g)",
+                                isnan(hist[e].val_loss) ? "NaN" : "infinite",
+                                e+1, o.learning_rate);
+      sqlite3_result_error(ctx, z, -1);
+      sqlite3_free(z);
+      goto done;
+    }
+    if( progress ){
+      double eta = trainSeconds/(e+1)*(o.epochs-e-1);
+      if( nVal ){
+        fprintf(stderr, "Epoch %d/%d - %.2fs - loss: %.4f - val_loss: %.4f - ETA %.1fs\n",
+                e+1, o.epochs, hist[e].seconds, hist[e].loss, hist[e].val_loss, eta);
+      }else{
+        fprintf(stderr, "Epoch %d/%d - %.2fs - loss: %.4f - ETA %.1fs\n",
+                e+1, o.epochs, hist[e].seconds, hist[e].loss, eta);
+      }
+    }
+  }
+  (void)t0;
+
+  /* Store it, all or nothing. */
+  rc = store_model(db, zName, zSource, &o, &data, nTrain, nVal, &nn, hist,
+                   trainSeconds, &zErr);
+  if( rc!=SQLITE_OK ){
+    if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
+    else{
+      char *z = sqlite3_mprintf("ae_train: %s", zErr ? zErr : sqlite3_errstr(rc));
+      sqlite3_result_error(ctx, z, -1);
+      sqlite3_free(z);
+    }
+    goto done;
+  }
+  sqlite3_result_text(ctx, zName, -1, SQLITE_TRANSIENT);
+
+done:
+  if( oldThreads ) aesql_blas_set_threads(oldThreads);
+  sqlite3_finalize(pSrc);
+  sqlite3_finalize(pPoll);
+  sqlite3_free(zErr);
+  sqlite3_free(zSrcName);
+  sqlite3_free(zName);
+  sqlite3_free(o.zName);
+  sqlite3_free(idx);
+  sqlite3_free(X);
+  sqlite3_free(hist);
+  aesql_nn_work_free(work);
+  aesql_adam_free(&adam);
+  aesql_nn_free(&nn);
+  aesql_nn_free(&grad);
+  data_free(&data);
+}
+
+int aesql_train_register(sqlite3 *db){
+  /* DIRECTONLY: it writes tables and runs the SQL it is given, so a view or
+  ** trigger in a database from someone else must not be able to call it. */
+  int rc = sqlite3_create_function(db, "ae_train", 2,
+                                   SQLITE_UTF8|SQLITE_DIRECTONLY, 0,
+                                   ae_train_func, 0, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "ae_train", 3, SQLITE_UTF8|SQLITE_DIRECTONLY,
+                                 0, ae_train_func, 0, 0);
+  }
+  return rc;
+}
