@@ -40,7 +40,7 @@ set arrow 1 from graph 0, first mean to graph 1, first mean nohead \
     dashtype 2 linecolor rgb '#666666' linewidth 1.2 front
 
 plot data using 1:2:(colour($1)) with boxes linecolor rgb variable notitle, \
-     '' using 1:2:(sprintf('%.4g', $2)) with labels offset 0, 0.8 \
+     '' using 1:2:(sprintf('%.2f', $2)) with labels offset 0, 0.8 \
         textcolor rgb '#333333' font ',10' notitle, \
      NaN with lines dashtype 2 linecolor rgb '#666666' linewidth 1.2 \
-        title sprintf('mean of the classes: %.4g', mean)
+        title sprintf('mean of the classes: %.2f', mean)

@@ -8,7 +8,7 @@ tmp=$(mktemp -d /tmp/aesql-examples-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
 # 1. README.md: every sql and python block, outputs compared.
-/usr/bin/python3 tests/readme_test.py
+/usr/bin/python3 tests/readme_test.py || bad "tests/readme_test.py ran to its end"
 
 # 2. Python's sqlite3 module runs the workflow (2 epochs to stay quick).
 if /usr/bin/python3 examples/python/tutorial.py --epochs 2 > "$tmp/py.out" 2>&1; then
