@@ -65,7 +65,7 @@ def main():
     script = ''.join(sql) + '.print @@end@@\n'
     # stdbuf: line-buffered stdout, so the shell's errors (stderr) land in
     # place among its results.
-    run = subprocess.run(['stdbuf', '-oL', 'sqlite3', os.path.join(work, 'readme.db')],
+    run = subprocess.run(['stdbuf', '-oL', 'sqlite3', os.path.join(work, 'mnist.db')],
                          input=script, cwd=work, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, timeout=1800)
     outs = re.split(r'^@@(\d+|end)@@\n?', run.stdout, flags=re.M)
@@ -73,8 +73,12 @@ def main():
     for j in range(1, len(outs) - 1, 2):
         byline[outs[j]] = outs[j + 1]
     fail = 0
+    show = '--show' in sys.argv
     for line, code, want in checks:
         got = byline.get(str(line), '')
+        if show:
+            print('=== line %d\n%s\n--- output\n%s' % (line, code, got))
+            continue
         name = 'README.md line %d: %s' % (line, code.strip().split('\n')[0][:60])
         if want is None:
             if 'error' in got.lower():
@@ -89,6 +93,8 @@ def main():
             print('not ok - %s\n--- got\n%s\n--- want\n%s' % (name, got, want))
     if '@@end@@' not in run.stdout:
         print('not ok - README.md: the session did not reach its end\n' + run.stdout[-2000:])
+    if show:
+        return 0
     # Python blocks.
     for k, (lang, code, line) in enumerate(bl):
         if lang != 'python':

@@ -1,34 +1,40 @@
 #!/bin/bash
 # tests/bench/run.sh: `make bench`, libaesql against PyTorch on this machine.
 #
-# The job is the tutorial (/work/shared/seed-autoencoders-mnist.txt): MNIST,
-# 784 -> 32 ReLU -> 784, MSE, Adam, batch 256, 50 epochs, last 20% held out,
-# then the per-class reconstruction error of the test set. Measured:
-#   1. the sgemm floor: OpenBLAS alone doing the job's matrix products
-#      (tests/bench/sgemm_floor.c), 1 and 2 threads;
-#   2. the PyTorch peer (tests/bench/torch_tutorial.py, Debian's torch) with
-#      torch's default threads and with 1 thread, each as a whole process;
-#   3. libaesql: the same job as ONE sqlite3 process, default threads and
-#      "threads": 1; then scoring speed (ae_error, ae_scores) in rows/s;
-#   4. scaling: seconds per epoch and peak RSS at 60k/240k/600k rows and at
-#      hidden 32/128/512, both sides.
-# Whole processes are timed with /usr/bin/time -v (wall, peak RSS). Every
-# figure is a median over BENCH_REPS runs and is printed with its ratio
-# against the PyTorch peer measured in the same run. If the extension cannot
-# train yet (ae_train fails), the libaesql side is skipped with a message.
+# The job is the tutorial (sql/tutorial.sql): MNIST, 784 -> 32 ReLU -> 784,
+# MSE, Adam, batch 256, 50 epochs, the last 20% held out, then the per-class
+# reconstruction error of the test set. Measured, all in this one run:
+#   1. the whole job as ONE process on each side: libaesql is one sqlite3
+#      process (import the IDX files into stored tables, ae_train, per-class
+#      ae_error); PyTorch is one python3 process (tests/bench/torch_tutorial.py:
+#      import torch, read the IDX files, train, per-class errors). Wall time
+#      and peak RSS from /usr/bin/time -v. Against the sgemm floor too:
+#      OpenBLAS alone doing the job's matrix products (tests/bench/sgemm_floor.c).
+#      Default threads on both sides, then both sides pinned to 1 thread.
+#   2. scoring, rows/s over the 60000 stored training rows:
+#      SELECT avg(ae_error(m, pixels)) FROM train, and ae_scores(m, 'train'),
+#      against PyTorch's batched inference + per-row error.
+#   3. scaling: seconds per epoch and peak RSS at 60k/240k/600k rows (MNIST
+#      repeated) and at hidden 32/128/512, both sides.
+# Every figure is a median over BENCH_REPS runs (processes) and comes with
+# its ratio against the PyTorch figure measured in this run. Targets
+# (PASS/MISS, never a failure): whole-job peak RSS <= 120 MB, ae_error >= 2x
+# PyTorch's scoring rows/s, ae_scores >= 1M rows/s.
 #
 # Environment (defaults in brackets):
-#   BENCH_REPS [3]            runs of each whole job (medians reported)
-#   BENCH_EPOCHS [50]         epochs of the whole job
-#   BENCH_SCORE_REPS [5]      repeats of each scoring query (median)
-#   BENCH_SCALE_EPOCHS [2]    epochs of each scaling run
-#   BENCH_SCALE_REPS [1]      runs of each scaling point (median)
+#   BENCH_REPS [3]             runs of everything (medians reported)
+#   BENCH_EPOCHS [50]          epochs of the whole job
+#   BENCH_SCORE_REPS [5]       timed repeats of each scoring query per process
+#   BENCH_SCALE_EPOCHS [2]     epochs of each scaling run
+#   BENCH_SCALE_REPS [BENCH_REPS]  runs of each scaling point
 #   BENCH_SCALE_ROWS ["60000 240000 600000"]  BENCH_SCALE_HIDDEN ["32 128 512"]
-#   BENCH_SKIP="floor torch aesql scaling"    parts to leave out
-#   BENCH_CORETYPE [SkylakeX] OPENBLAS_CORETYPE for the sgemm floor
-#   PYTHON [/usr/bin/python3] SQLITE3 [sqlite3]
-# Logs of every run: build/bench/*.out, *.time; key=value summary:
-# build/bench/summary.txt.
+#   BENCH_SKIP=""              parts to leave out, any of:
+#                              floor torch aesql threads1 scoring scaling
+#   BENCH_CORETYPE [SkylakeX]  OPENBLAS_CORETYPE for the sgemm floor
+#   PYTHON [/usr/bin/python3]  SQLITE3 [sqlite3]
+# Output: progress while it runs, then the summary. Logs of every run in
+# build/bench/ (*.out, *.time); key=value figures in build/bench/summary.txt;
+# the summary as a markdown section in build/bench/README-section.md.
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -39,16 +45,19 @@ REPS=${BENCH_REPS:-3}
 EPOCHS=${BENCH_EPOCHS:-50}
 SCORE_REPS=${BENCH_SCORE_REPS:-5}
 SCALE_EPOCHS=${BENCH_SCALE_EPOCHS:-2}
-SCALE_REPS=${BENCH_SCALE_REPS:-1}
+SCALE_REPS=${BENCH_SCALE_REPS:-$REPS}
 SCALE_ROWS=${BENCH_SCALE_ROWS:-60000 240000 600000}
 SCALE_HIDDEN=${BENCH_SCALE_HIDDEN:-32 128 512}
 SKIP=" ${BENCH_SKIP:-} "
 CORETYPE=${BENCH_CORETYPE:-SkylakeX}
 OUT=build/bench
 SUMMARY=$OUT/summary.txt
+MD=$OUT/README-section.md
 DATA=data/mnist
 TORCH=tests/bench/torch_tutorial.py
 NPROC=$(nproc 2>/dev/null || echo 1)
+MODEL=train_32            # ae_train('train', 32, ...) names its model so
+T_START=$(date +%s)
 
 skipped() { case "$SKIP" in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -67,7 +76,13 @@ fi
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   [ -f "$DATA/$f" ] || { echo "bench: $DATA/$f missing (run make data)" >&2; exit 1; }
 done
+[ -f libaesql.so ] || { echo "bench: ./libaesql.so not built (run make)" >&2; exit 1; }
+if ! skipped torch; then
+  "$PY" -c 'import torch, numpy' 2>/dev/null || { echo "bench: $PY cannot import torch and numpy" >&2; exit 1; }
+fi
 mkdir -p "$OUT"
+# the logs of an earlier run must not leak into this one's medians
+rm -f "$OUT"/*.out "$OUT"/*.time "$OUT"/*.sql "$OUT"/*.db "$OUT"/*.db-journal "$OUT/sgemm_floor"
 : > "$SUMMARY"
 
 # ------------------------------------------------------------- helpers ----
@@ -93,131 +108,140 @@ kv() {  # kv NAME KEY: last "KEY=value" line of run NAME's output
 rate() {  # rate ROWS SECONDS: rows/s, "" when unknown
   awk -v n="$1" -v s="$2" 'BEGIN { if (n > 0 && s > 0) printf "%.0f", n / s }'
 }
-median() {  # median of the numbers on stdin (empty lines ignored); "" if none
-  grep -E '^-?[0-9.eE+-]+$' | sort -g | awk '{ a[NR] = $1 } END {
+median() {  # median of the numbers on stdin (other lines ignored); "" if none
+  { grep -E '^-?[0-9.]+([eE][-+]?[0-9]+)?$' || true; } | sort -g | awk '{ a[NR] = $1 } END {
     if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2];
-    else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }' || true
+    else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 fmt() {  # fmt VALUE [PRINTF-FORMAT]: "n/a" for empty
   if [ -z "$1" ]; then echo "n/a"; else awk -v v="$1" -v f="${2:-%.2f}" 'BEGIN { printf f, v }'; fi
 }
-# ratio OURS THEIRS lower|higher [WORD-BETTER WORD-WORSE]
+div() {  # div A B [FORMAT]: A / B, "" when either is missing
+  awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a != "" && b != "" && b + 0 != 0) printf f, a / b }'
+}
+# ratio OURS THEIRS lower|higher [WORD-BETTER WORD-WORSE]: "3.10x faster"
 ratio() {
   awk -v a="$1" -v b="$2" -v m="$3" -v good="${4:-faster}" -v bad="${5:-slower}" 'BEGIN {
-    if (a == "" || b == "" || a + 0 <= 0 || b + 0 <= 0) { print "no ratio"; exit }
+    if (a == "" || b == "" || a + 0 <= 0 || b + 0 <= 0) { print "n/a"; exit }
     r = (m == "lower") ? b / a : a / b;
     if (r >= 1) printf "%.2fx %s", r, good; else printf "%.2fx %s", 1 / r, bad }'
 }
-# compare LABEL OURS THEIRS UNIT lower|higher [FORMAT] [WORD-BETTER WORD-WORSE]
-compare() {
-  local u=${4:+ $4}
-  printf '  %-34s libaesql %s%s, PyTorch %s%s -> %s\n' "$1" \
-    "$(fmt "$2" "${6:-%.2f}")" "$u" "$(fmt "$3" "${6:-%.2f}")" "$u" \
-    "$(ratio "$2" "$3" "$5" "${7:-faster}" "${8:-slower}")"
+# verdict VALUE OP LIMIT: PASS / MISS / n/a
+verdict() {
+  awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { if (v == "") { print "n/a"; exit }
+    ok = (op == "<=") ? (v + 0 <= l + 0) : (v + 0 >= l + 0); print ok ? "PASS" : "MISS" }'
 }
 record() { echo "$1=$2" >> "$SUMMARY"; }
-section() { printf '\n== %s ==\n' "$1"; }
+section() { printf '\n-- %s\n' "$1"; }
+say() { echo "   $*"; }   # progress lines
 
 # ------------------------------------------------------------- machine ----
-section "machine"
-echo "  $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $NPROC cores," \
-     "$(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo);" \
-     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-grep -qw avx512f /proc/cpuinfo && echo "  AVX-512: yes" || echo "  AVX-512: no"
-awk '{ if ($1 > 0.5) print "  WARNING: the machine is busy (load " $1 "); figures will be noisy" }' /proc/loadavg
-echo "  reps $REPS, epochs $EPOCHS, scaling epochs $SCALE_EPOCHS; logs in $OUT/"
-AE_OK=0; AE_INFO=""
-if [ -f libaesql.so ]; then
-  AE_INFO=$($SQL :memory: ".load ./libaesql" "SELECT ae_info();" 2>&1) || true
-  echo "  libaesql: $AE_INFO"
-else
-  echo "  libaesql: ./libaesql.so not built"
-fi
+CPU=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+MEM=$(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo)
+AVX512=no; grep -qw avx512f /proc/cpuinfo && AVX512=yes
+DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+sqlq() { $SQL :memory: ".load ./libaesql" "$1" 2>&1; }
+AE_INFO=$(sqlq "SELECT ae_info();") || true
+AE_CORE=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_core');") || true
+AE_THREADS=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_threads');") || true
+AE_VERSION=$(sqlq "SELECT json_extract(ae_info(), '\$.version');") || true
+SQLITE_VERSION=$(sqlq "SELECT sqlite_version();") || true
+OPENBLAS=$(dpkg-query -W -f='${Version}' libopenblas0 2>/dev/null || echo "?")
+OPENBLAS_CFG=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_config');" | awk '{ print $1, $2 }') || true
+TORCH_VERSION=$(dpkg-query -W -f='${Version}' python3-torch 2>/dev/null | sed 's/+.*//' || true)
+[ -n "$TORCH_VERSION" ] || TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "n/a")
+CPU_ID="family $(grep -m1 '^cpu family' /proc/cpuinfo | sed 's/.*: //') model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | sed 's/.*: //')"
+grep -qw hypervisor /proc/cpuinfo && CPU_ID="$CPU_ID, virtual machine"
+# CPU time used by other processes during the bench (a noise indicator):
+# the machine's busy time from /proc/stat minus this script's children's.
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+steal_jiffies() { awk '/^cpu / { print $9 }' /proc/stat; }
+children_seconds() { times | tail -n 1 | awk '{ s = 0; for (i = 1; i <= 2; i++) {
+  split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }'; }
+BUSY0=$(busy_jiffies); STEAL0=$(steal_jiffies); HZ=$(getconf CLK_TCK)
+echo "bench: $CPU, $NPROC cores, $MEM; reps $REPS, $EPOCHS epochs; logs in $OUT/"
+awk -v l="$LOAD0" 'BEGIN { if (l > 0.5) print "bench: WARNING: the machine is busy (load " l "); figures will be noisy" }'
 
 # --------------------------------------------------------- sgemm floor ----
-FLOOR1=""; FLOOR2=""
+FLOOR1=""; FLOOR2=""; FLOOR=""
 if ! skipped floor; then
-  section "sgemm floor (OpenBLAS alone, OPENBLAS_CORETYPE=$CORETYPE, best of $REPS runs)"
+  section "sgemm floor (OpenBLAS alone, OPENBLAS_CORETYPE=$CORETYPE, $REPS runs)"
   if cc -O2 -o "$OUT/sgemm_floor" tests/bench/sgemm_floor.c -lopenblas > "$OUT/floor_cc.out" 2>&1; then
     for r in $(seq 1 "$REPS"); do
       OPENBLAS_CORETYPE=$CORETYPE FLOOR_EPOCHS=$EPOCHS "$OUT/sgemm_floor" 1 2 > "$OUT/floor_$r.out" 2>&1 \
-        || { echo "  sgemm_floor failed:"; tail -n 5 "$OUT/floor_$r.out" | sed 's/^/  /'; }
+        || { say "sgemm_floor failed:"; tail -n 5 "$OUT/floor_$r.out" | sed 's/^/     /'; }
+      say "run $r: 1 thread $(kv "floor_$r" floor_seconds_t1) s, 2 threads $(kv "floor_$r" floor_seconds_t2) s"
     done
-    # the products of the first run, then the best of all runs (a floor is a minimum:
-    # 2-thread timings on this VM vary a lot from process to process)
-    grep -v '^floor_' "$OUT/floor_1.out" | sed 's/^/  /'
-    FLOOR1=$(cat "$OUT"/floor_*.out | sed -n 's/^floor_seconds_t1=//p' | sort -g | head -n 1)
-    FLOOR2=$(cat "$OUT"/floor_*.out | sed -n 's/^floor_seconds_t2=//p' | sort -g | head -n 1)
-    echo "  floor for $EPOCHS epochs, best of $REPS runs: 1 thread $(fmt "$FLOOR1") s, 2 threads $(fmt "$FLOOR2") s" \
-         "(all runs, 1 thread: $(cat "$OUT"/floor_*.out | sed -n 's/^floor_seconds_t1=//p' | tr '\n' ' ')s;" \
-         "2 threads: $(cat "$OUT"/floor_*.out | sed -n 's/^floor_seconds_t2=//p' | tr '\n' ' ')s)"
+    # a floor is a minimum: the best of all runs (2-thread timings of small
+    # products on this VM vary a lot from process to process)
+    FLOOR1=$(for r in $(seq 1 "$REPS"); do kv "floor_$r" floor_seconds_t1; done | sort -g | head -n 1)
+    FLOOR2=$(for r in $(seq 1 "$REPS"); do kv "floor_$r" floor_seconds_t2; done | sort -g | head -n 1)
+    FLOOR=$(printf '%s\n%s\n' "$FLOOR1" "$FLOOR2" | grep . | sort -g | head -n 1 || true)
     record floor_seconds_t1 "$FLOOR1"; record floor_seconds_t2 "$FLOOR2"
   else
-    echo "  cannot compile tests/bench/sgemm_floor.c:"; tail -n 5 "$OUT/floor_cc.out" | sed 's/^/  /'
+    say "cannot compile tests/bench/sgemm_floor.c:"; tail -n 5 "$OUT/floor_cc.out" | sed 's/^/     /'
   fi
 fi
 
+CFGS="default"; skipped threads1 || CFGS="default 1"
+
 # -------------------------------------------------------------- PyTorch ----
-# torch_run CFG: BENCH_REPS whole jobs; sets T_<field>_<CFG> medians.
 declare -A T
-torch_run() {
-  local cfg=$1 args=() r name
+torch_job() {  # torch_job CFG: BENCH_REPS whole jobs; sets T[<field>_<CFG>]
+  local cfg=$1 args=() r name k
   [ "$cfg" = default ] || args=(--threads "$cfg")
   for r in $(seq 1 "$REPS"); do
     name=torch_${cfg}_$r
-    if timed "$name" "$PY" "$TORCH" --epochs "$EPOCHS" --quiet "${args[@]}"; then
-      printf '  run %d: wall %s s, train %s s, peak RSS %s MB, score %s rows/s, loss %s, val_loss %s\n' \
-        "$r" "$(wall_of "$name")" "$(kv "$name" train_seconds)" "$(rss_of "$name")" \
-        "$(kv "$name" score_rows_per_s)" "$(kv "$name" final_loss)" "$(kv "$name" final_val_loss)"
+    if timed "$name" "$PY" "$TORCH" --epochs "$EPOCHS" --quiet --no-score "${args[@]}"; then
+      say "run $r: wall $(wall_of "$name") s, train $(kv "$name" train_seconds) s, peak RSS $(rss_of "$name") MB, loss $(kv "$name" final_loss) / val $(kv "$name" final_val_loss)"
     else
-      echo "  run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/    /'
+      say "run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
     fi
   done
-  T[wall_$cfg]=$(for r in $(seq 1 "$REPS"); do wall_of "torch_${cfg}_$r"; done | median)
-  T[rss_$cfg]=$(for r in $(seq 1 "$REPS"); do rss_of "torch_${cfg}_$r"; done | median)
-  local k
-  for k in train_seconds process_seconds score_rows_per_s final_loss final_val_loss \
-           threads blas_threads blas_core class_error_{0..9}; do
+  T[wall_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "torch_${cfg}_$r" class_error_0)" ] && wall_of "torch_${cfg}_$r"; done | median)
+  T[rss_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "torch_${cfg}_$r" class_error_0)" ] && rss_of "torch_${cfg}_$r"; done | median)
+  for k in train_seconds final_loss final_val_loss class_error_{0..9}; do
     T[${k}_$cfg]=$(for r in $(seq 1 "$REPS"); do kv "torch_${cfg}_$r" "$k"; done | median)
   done
-  T[blas_core_$cfg]=$(kv "torch_${cfg}_1" blas_core)
-  for k in wall rss train_seconds process_seconds score_rows_per_s final_loss final_val_loss; do
-    record "torch_${k}_$cfg" "${T[${k}_$cfg]}"
-  done
-  printf '  median: wall %s s, train %s s (%s s/epoch), in-process %s s, peak RSS %s MB, score %s rows/s\n' \
-    "$(fmt "${T[wall_$cfg]}")" "$(fmt "${T[train_seconds_$cfg]}")" \
-    "$(fmt "$(awk -v t="${T[train_seconds_$cfg]:-0}" -v e="$EPOCHS" 'BEGIN { print t / e }')" %.3f)" \
-    "$(fmt "${T[process_seconds_$cfg]}")" "$(fmt "${T[rss_$cfg]}" %.0f)" \
-    "$(fmt "${T[score_rows_per_s_$cfg]}" %.0f)"
+  T[threads_$cfg]=$(kv "torch_${cfg}_1" threads)
+  T[blas_threads_$cfg]=$(kv "torch_${cfg}_1" blas_threads)
+  T[blas_core]=$(kv "torch_${cfg}_1" blas_core)
+  for k in wall rss train_seconds final_loss final_val_loss; do record "torch_${k}_$cfg" "${T[${k}_$cfg]}"; done
 }
-TORCH_CFGS="default 1"
-if ! skipped torch; then
-  "$PY" -c 'import torch, numpy' 2>/dev/null || { echo "bench: $PY cannot import torch and numpy" >&2; exit 1; }
-  for cfg in $TORCH_CFGS; do
-    if [ "$cfg" = default ]; then
-      section "PyTorch peer, torch's default threads ($REPS runs of $EPOCHS epochs)"
+torch_score() {  # torch_score CFG: BENCH_REPS processes of 1 epoch, then the scoring benchmark
+  local cfg=$1 args=() r name
+  [ "$cfg" = default ] || args=(--threads "$cfg")
+  for r in $(seq 1 "$REPS"); do
+    name=torch_score_${cfg}_$r
+    if timed "$name" "$PY" "$TORCH" --epochs 1 --quiet --no-class --score-reps "$SCORE_REPS" "${args[@]}"; then
+      say "run $r: $(kv "$name" score_rows_per_s) rows/s"
     else
-      section "PyTorch peer, --threads $cfg ($REPS runs of $EPOCHS epochs)"
+      say "run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
     fi
-    torch_run "$cfg"
-    echo "  torch intra-op threads ${T[threads_$cfg]:-?}, OpenBLAS ${T[blas_core_$cfg]:-?} with ${T[blas_threads_$cfg]:-?} threads"
   done
+  T[score_$cfg]=$(for r in $(seq 1 "$REPS"); do kv "torch_score_${cfg}_$r" score_rows_per_s; done | median)
+  record "torch_score_rows_per_s_$cfg" "${T[score_$cfg]}"
+}
+if ! skipped torch; then
+  for cfg in $CFGS; do
+    if [ "$cfg" = default ]; then section "PyTorch whole job, torch's default threads ($REPS runs)"
+    else section "PyTorch whole job, --threads $cfg ($REPS runs)"; fi
+    torch_job "$cfg"
+  done
+  if ! skipped scoring; then
+    for cfg in $CFGS; do
+      if [ "$cfg" = default ]; then lbl="default threads"; else lbl="--threads $cfg"; fi
+      section "PyTorch scoring, batched inference over 60000 rows, $lbl ($REPS processes, median of $SCORE_REPS each)"
+      torch_score "$cfg"
+    done
+  fi
 fi
 
 # ------------------------------------------------------------- libaesql ----
 declare -A A
-IDX_TABLES="CREATE VIRTUAL TABLE mnist_train USING idx(images='$DATA/train-images-idx3-ubyte', labels='$DATA/train-labels-idx1-ubyte');
-CREATE VIRTUAL TABLE mnist_test USING idx(images='$DATA/t10k-images-idx3-ubyte', labels='$DATA/t10k-labels-idx1-ubyte');"
-MODEL=mnist_train_32
-
-aesql_probe() {  # can the extension train at all? (1 epoch on the test set)
-  [ -f libaesql.so ] || { echo "./libaesql.so not built"; return 1; }
-  $SQL -bail :memory: > "$OUT/aesql_probe.out" 2>&1 <<EOF || { grep -m1 . "$OUT/aesql_probe.out"; return 1; }
-.load ./libaesql
-$IDX_TABLES
-SELECT ae_train('mnist_test', 32, '{"seed": 1, "epochs": 1}');
-EOF
-}
+IDX_TABLES="CREATE VIRTUAL TABLE temp.mnist_train USING idx(images='$DATA/train-images-idx3-ubyte', labels='$DATA/train-labels-idx1-ubyte');
+CREATE VIRTUAL TABLE temp.mnist_test USING idx(images='$DATA/t10k-images-idx3-ubyte', labels='$DATA/t10k-labels-idx1-ubyte');"
 
 aesql_job_sql() {  # aesql_job_sql OPTIONS-JSON: the whole tutorial job
   cat <<EOF
@@ -225,17 +249,21 @@ aesql_job_sql() {  # aesql_job_sql OPTIONS-JSON: the whole tutorial job
 .headers off
 .mode list
 .load ./libaesql
+-- import: the IDX files into stored tables
 $IDX_TABLES
-SELECT 'model=' || ae_train('mnist_train', 32, '$1');
+CREATE TABLE train AS SELECT class, pixels FROM mnist_train;
+CREATE TABLE test AS SELECT class, pixels FROM mnist_test;
+-- train
+SELECT 'model=' || ae_train('train', 32, '$1');
 SELECT 'train_seconds=' || sum(seconds) FROM ae_history WHERE model = '$MODEL';
 SELECT 'epochs=' || count(*) FROM ae_history WHERE model = '$MODEL';
 SELECT 'final_loss=' || loss FROM ae_history WHERE model = '$MODEL' ORDER BY epoch DESC LIMIT 1;
 SELECT 'final_val_loss=' || val_loss FROM ae_history WHERE model = '$MODEL' ORDER BY epoch DESC LIMIT 1;
-SELECT 'class_error_' || class || '=' || avg(ae_error('$MODEL', pixels)) FROM mnist_test GROUP BY class;
+-- the tutorial's table: average reconstruction error per test class
+SELECT 'class_error_' || class || '=' || avg(ae_error('$MODEL', pixels)) FROM test GROUP BY class;
 EOF
 }
-
-aesql_run() {  # aesql_run CFG: BENCH_REPS whole jobs; sets A[...] medians
+aesql_job() {  # aesql_job CFG: BENCH_REPS whole jobs; sets A[<field>_<CFG>]
   local cfg=$1 opts r name db k
   if [ "$cfg" = default ]; then opts="{\"seed\": 1, \"epochs\": $EPOCHS}"
   else opts="{\"seed\": 1, \"epochs\": $EPOCHS, \"threads\": $cfg}"; fi
@@ -243,30 +271,21 @@ aesql_run() {  # aesql_run CFG: BENCH_REPS whole jobs; sets A[...] medians
     name=aesql_${cfg}_$r; db=$OUT/$name.db
     rm -f "$db" "$db-journal" "$db-wal"
     aesql_job_sql "$opts" > "$OUT/$name.sql"
-    if timed "$name" $SQL "$db" < "$OUT/$name.sql"; then
-      printf '  run %d: wall %s s, train %s s, peak RSS %s MB, loss %s, val_loss %s\n' \
-        "$r" "$(wall_of "$name")" "$(kv "$name" train_seconds)" "$(rss_of "$name")" \
-        "$(kv "$name" final_loss)" "$(kv "$name" final_val_loss)"
+    if timed "$name" $SQL "$db" < "$OUT/$name.sql" && [ -n "$(kv "$name" class_error_9)" ]; then
+      say "run $r: wall $(wall_of "$name") s, train $(fmt "$(kv "$name" train_seconds)") s, peak RSS $(rss_of "$name") MB, loss $(fmt "$(kv "$name" final_loss)" %.6f) / val $(fmt "$(kv "$name" final_val_loss)" %.6f)"
     else
-      echo "  run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/    /'
+      say "run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
     fi
   done
-  A[wall_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "aesql_${cfg}_$r" train_seconds)" ] && wall_of "aesql_${cfg}_$r"; done | median)
-  A[rss_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "aesql_${cfg}_$r" train_seconds)" ] && rss_of "aesql_${cfg}_$r"; done | median)
+  A[wall_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "aesql_${cfg}_$r" class_error_9)" ] && wall_of "aesql_${cfg}_$r"; done | median)
+  A[rss_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "aesql_${cfg}_$r" class_error_9)" ] && rss_of "aesql_${cfg}_$r"; done | median)
   for k in train_seconds final_loss final_val_loss class_error_{0..9}; do
     A[${k}_$cfg]=$(for r in $(seq 1 "$REPS"); do kv "aesql_${cfg}_$r" "$k"; done | median)
   done
-  for k in wall rss train_seconds final_loss final_val_loss; do
-    record "aesql_${k}_$cfg" "${A[${k}_$cfg]}"
-  done
-  printf '  median: wall %s s, train %s s (%s s/epoch), peak RSS %s MB\n' \
-    "$(fmt "${A[wall_$cfg]}")" "$(fmt "${A[train_seconds_$cfg]}")" \
-    "$(fmt "$(awk -v t="${A[train_seconds_$cfg]:-0}" -v e="$EPOCHS" 'BEGIN { print t / e }')" %.3f)" \
-    "$(fmt "${A[rss_$cfg]}" %.0f)"
+  for k in wall rss train_seconds final_loss final_val_loss; do record "aesql_${k}_$cfg" "${A[${k}_$cfg]}"; done
 }
-
 # score_query NAME DB QUERY: median seconds of QUERY over BENCH_SCORE_REPS
-# (after one warm-up), from sqlite3's .timer; "" on error.
+# repeats in one process (after one warm-up), from sqlite3's .timer; "" on error.
 score_query() {
   local name=$1 db=$2 q=$3 i
   {
@@ -277,49 +296,40 @@ score_query() {
   if $SQL -bail "$db" < "$OUT/$name.sql" > "$OUT/$name.out" 2>&1; then
     sed -n 's/^Run Time: real \([0-9.]*\).*/\1/p' "$OUT/$name.out" | tail -n +2 | median
   else
-    echo "  $name failed: $(grep -m1 -i error "$OUT/$name.out")" >&2
+    say "$name failed: $(grep -m1 -i error "$OUT/$name.out")" >&2
   fi
 }
 
+AE_OK=0
 if ! skipped aesql; then
-  if why=$(aesql_probe); then
-    AE_OK=1
-  else
-    section "libaesql, the same job in one sqlite3 process"
-    echo "  SKIPPED: the extension cannot train yet (SELECT ae_train failed: $why)"
-  fi
-fi
-if [ "$AE_OK" = 1 ]; then
-  for cfg in $TORCH_CFGS; do
-    if [ "$cfg" = default ]; then
-      section "libaesql, one sqlite3 process, default threads ($REPS runs of $EPOCHS epochs)"
-    else
-      section "libaesql, one sqlite3 process, \"threads\": $cfg ($REPS runs of $EPOCHS epochs)"
-    fi
-    aesql_run "$cfg"
+  for cfg in $CFGS; do
+    if [ "$cfg" = default ]; then section "libaesql whole job, one sqlite3 process, default threads ($REPS runs)"
+    else section "libaesql whole job, one sqlite3 process, \"threads\": $cfg ($REPS runs)"; fi
+    aesql_job "$cfg"
   done
-
-  section "libaesql scoring (60000 training images, median of $SCORE_REPS)"
+  [ -n "${A[wall_default]:-}" ] && AE_OK=1
+fi
+NSCORE=""
+if [ "$AE_OK" = 1 ] && ! skipped scoring; then
+  section "libaesql scoring over the stored table train ($REPS processes, median of $SCORE_REPS each)"
   SDB=""   # the database of the first successful default-threads job
   for r in $(seq 1 "$REPS"); do
-    [ -n "$(kv "aesql_default_$r" train_seconds)" ] && { SDB=$OUT/aesql_default_$r.db; break; }
+    [ -n "$(kv "aesql_default_$r" class_error_9)" ] && { SDB=$OUT/aesql_default_$r.db; break; }
   done
-  if [ -z "$SDB" ]; then
-    echo "  no successful job to score with"
-  else
-    $SQL "$SDB" ".load ./libaesql" "DROP TABLE IF EXISTS train; CREATE TABLE train AS SELECT pixels FROM mnist_train;" \
-      > "$OUT/score_setup.out" 2>&1 || echo "  could not create table train: $(cat "$OUT/score_setup.out")"
-    NSCORE=$($SQL "$SDB" "SELECT count(*) FROM train" 2>/dev/null || echo 0)
-    s=$(score_query score_error "$SDB" "SELECT avg(ae_error('$MODEL', pixels)) FROM train;")
-    A[score_error]=$(rate "$NSCORE" "$s")
-    s=$(score_query score_scores "$SDB" "SELECT avg(error) FROM ae_scores('$MODEL', 'train');")
-    A[score_scores]=$(rate "$NSCORE" "$s")
-    record aesql_score_error_rows_per_s "${A[score_error]}"
-    record aesql_score_scores_rows_per_s "${A[score_scores]}"
-    echo "  ae_error (scalar, per row):  $(fmt "${A[score_error]}" %.0f) rows/s"
-    echo "  ae_scores (batched):         $(fmt "${A[score_scores]}" %.0f) rows/s (target >= 1000000: $(
-      awk -v v="${A[score_scores]:-0}" 'BEGIN { print (v >= 1e6) ? "met" : "NOT met" }'))"
-  fi
+  NSCORE=$($SQL "$SDB" "SELECT count(*) FROM train" 2>/dev/null || true)
+  for r in $(seq 1 "$REPS"); do
+    s1=$(score_query "score_error_$r" "$SDB" "SELECT avg(ae_error('$MODEL', pixels)) FROM train;")
+    s2=$(score_query "score_scores_$r" "$SDB" "SELECT avg(error) FROM ae_scores('$MODEL', 'train');")
+    echo "$(rate "$NSCORE" "$s1")" >> "$OUT/score_error.rates"
+    echo "$(rate "$NSCORE" "$s2")" >> "$OUT/score_scores.rates"
+    say "run $r: ae_error $(rate "$NSCORE" "$s1") rows/s, ae_scores $(rate "$NSCORE" "$s2") rows/s"
+  done
+  A[score_error]=$(median < "$OUT/score_error.rates")
+  A[score_scores]=$(median < "$OUT/score_scores.rates")
+  rm -f "$OUT"/score_*.rates
+  record aesql_score_rows "$NSCORE"
+  record aesql_score_error_rows_per_s "${A[score_error]}"
+  record aesql_score_scores_rows_per_s "${A[score_scores]}"
 fi
 
 # ------------------------------------------------------------- scaling ----
@@ -329,12 +339,12 @@ torch_scale() {  # torch_scale ROWS HIDDEN
   for r in $(seq 1 "$SCALE_REPS"); do
     name=scale_torch_r$1_h$2_$r
     timed "$name" "$PY" "$TORCH" --epochs "$SCALE_EPOCHS" --rows "$1" --hidden "$2" --no-eval --quiet \
-      || echo "  PyTorch rows $1 hidden $2 FAILED (see $OUT/$name.out)" >&2
+      || say "PyTorch rows $1 hidden $2 FAILED (see $OUT/$name.out)"
   done
   S[t_ep_$1_$2]=$(for r in $(seq 1 "$SCALE_REPS"); do kv "scale_torch_r$1_h$2_$r" epoch_seconds; done | median)
-  S[t_rss_$1_$2]=$(for r in $(seq 1 "$SCALE_REPS"); do rss_of "scale_torch_r$1_h$2_$r"; done | median)
+  S[t_rss_$1_$2]=$(for r in $(seq 1 "$SCALE_REPS"); do [ -n "$(kv "scale_torch_r$1_h$2_$r" epoch_seconds)" ] && rss_of "scale_torch_r$1_h$2_$r"; done | median)
 }
-aesql_scale() {  # aesql_scale ROWS HIDDEN: MNIST train repeated through a view
+aesql_scale() {  # aesql_scale ROWS HIDDEN: MNIST train repeated, read through a query
   local r name k
   k=$(( ($1 + 59999) / 60000 ))
   for r in $(seq 1 "$SCALE_REPS"); do
@@ -345,15 +355,15 @@ aesql_scale() {  # aesql_scale ROWS HIDDEN: MNIST train repeated through a view
 .mode list
 .load ./libaesql
 $IDX_TABLES
-CREATE VIEW src AS
-  WITH RECURSIVE r(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM r WHERE k < $k)
-  SELECT pixels FROM r CROSS JOIN mnist_train LIMIT $1;
-SELECT 'model=' || ae_train('src', $2, '{"seed": 1, "epochs": $SCALE_EPOCHS}');
-SELECT 'epoch_seconds=' || avg(seconds) FROM ae_history;   -- a fresh database: one model
+SELECT 'model=' || ae_train('WITH RECURSIVE r(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM r WHERE k < $k)
+  SELECT pixels FROM r CROSS JOIN mnist_train LIMIT $1', $2,
+  '{"seed": 1, "epochs": $SCALE_EPOCHS, "name": "scale"}');
+SELECT 'epoch_seconds=' || avg(seconds) FROM ae_history WHERE model = 'scale';
+SELECT 'rows=' || (rows_train + rows_val) FROM ae_models WHERE name = 'scale';
 EOF
     rm -f "$OUT/$name.db"
     timed "$name" $SQL "$OUT/$name.db" < "$OUT/$name.sql" \
-      || echo "  libaesql rows $1 hidden $2 FAILED (see $OUT/$name.out)" >&2
+      || say "libaesql rows $1 hidden $2 FAILED (see $OUT/$name.out)"
     rm -f "$OUT/$name.db"
   done
   S[a_ep_$1_$2]=$(for r in $(seq 1 "$SCALE_REPS"); do kv "scale_aesql_r$1_h$2_$r" epoch_seconds; done | median)
@@ -365,67 +375,172 @@ for h in $SCALE_HIDDEN; do
   case " $POINTS " in *" 60000:$h "*) ;; *) POINTS="$POINTS 60000:$h" ;; esac
 done
 if ! skipped scaling; then
-  section "scaling ($SCALE_EPOCHS epochs, default threads, $SCALE_REPS run(s) per point)"
-  printf '  %-8s %-6s | %-24s | %-24s | %s\n' rows hidden "libaesql s/epoch, RSS" "PyTorch s/epoch, RSS" "libaesql vs PyTorch"
+  section "scaling ($SCALE_EPOCHS epochs per run, default threads, $SCALE_REPS run(s) per point)"
   for p in $POINTS; do
     rows=${p%:*}; h=${p#*:}
     skipped torch || torch_scale "$rows" "$h"
-    [ "$AE_OK" = 1 ] && aesql_scale "$rows" "$h"
-    a=${S[a_ep_${rows}_$h]:-}; ar=${S[a_rss_${rows}_$h]:-}
-    t=${S[t_ep_${rows}_$h]:-}; tr=${S[t_rss_${rows}_$h]:-}
-    printf '  %-8s %-6s | %8s s  %8s MB | %8s s  %8s MB | %s, %s\n' "$rows" "$h" \
-      "$(fmt "$a" %.3f)" "$(fmt "$ar" %.0f)" "$(fmt "$t" %.3f)" "$(fmt "$tr" %.0f)" \
-      "$(ratio "$a" "$t" lower faster slower)" "$(ratio "$ar" "$tr" lower "less memory" "more memory")"
-    record "scale_aesql_epoch_seconds_r${rows}_h$h" "$a"; record "scale_aesql_rss_mb_r${rows}_h$h" "$ar"
-    record "scale_torch_epoch_seconds_r${rows}_h$h" "$t"; record "scale_torch_rss_mb_r${rows}_h$h" "$tr"
+    skipped aesql || aesql_scale "$rows" "$h"
+    say "rows $rows hidden $h: libaesql $(fmt "${S[a_ep_${rows}_$h]:-}" %.3f) s/epoch $(fmt "${S[a_rss_${rows}_$h]:-}" %.0f) MB, PyTorch $(fmt "${S[t_ep_${rows}_$h]:-}" %.3f) s/epoch $(fmt "${S[t_rss_${rows}_$h]:-}" %.0f) MB"
+    record "scale_aesql_epoch_seconds_r${rows}_h$h" "${S[a_ep_${rows}_$h]:-}"; record "scale_aesql_rss_mb_r${rows}_h$h" "${S[a_rss_${rows}_$h]:-}"
+    record "scale_torch_epoch_seconds_r${rows}_h$h" "${S[t_ep_${rows}_$h]:-}"; record "scale_torch_rss_mb_r${rows}_h$h" "${S[t_rss_${rows}_$h]:-}"
   done
 fi
 
 # ------------------------------------------------------------- summary ----
-section "summary (medians of $REPS runs; ratios against PyTorch measured above)"
-if skipped torch; then
-  echo "  PyTorch skipped (BENCH_SKIP)"
-elif [ "$AE_OK" != 1 ]; then
-  echo "  libaesql side not available yet: PyTorch figures only"
-  for cfg in $TORCH_CFGS; do
-    printf '  PyTorch %-8s whole job %s s, train %s s, peak RSS %s MB, score %s rows/s, loss %s / val %s\n' \
-      "$cfg:" "$(fmt "${T[wall_$cfg]}")" "$(fmt "${T[train_seconds_$cfg]}")" "$(fmt "${T[rss_$cfg]}" %.0f)" \
-      "$(fmt "${T[score_rows_per_s_$cfg]}" %.0f)" "$(fmt "${T[final_loss_$cfg]}" %.5f)" "$(fmt "${T[final_val_loss_$cfg]}" %.5f)"
+T_END=$(date +%s)
+LOAD1=$(cut -d' ' -f1 /proc/loadavg)
+OTHERS=$(awk -v b0="$BUSY0" -v b1="$(busy_jiffies)" -v hz="$HZ" -v own="$(children_seconds)" \
+  -v el="$((T_END - T_START))" -v n="$NPROC" 'BEGIN { o = (b1 - b0) / hz - own; if (o < 0) o = 0;
+  printf "%.0f CPU-seconds (%.0f%% of the machine)", o, el > 0 ? 100 * o / (el * n) : 0 }')
+STEAL=$(awk -v s0="$STEAL0" -v s1="$(steal_jiffies)" -v hz="$HZ" 'BEGIN { printf "%.0f", (s1 - s0) / hz }')
+: > "$MD"
+out() { echo "$*"; }          # the summary, on stdout
+md() { echo "$*" >> "$MD"; }  # the markdown section
+row() {  # row LABEL AESQL TORCH RATIO [NOTE]: one line of both tables
+  printf '  %-38s %18s %18s   %s%s\n' "$1" "$2" "$3" "$4" "${5:+  $5}"
+  md "| $1 | $2 | $3 | $4${5:+ ($5)} |"
+}
+G() { local v; eval "v=\${$1[$2]:-}"; echo "$v"; }   # G ARRAY KEY: value or ""
+
+echo
+echo "=============================================================================="
+echo " libaesql vs PyTorch: summary (medians of $REPS runs, ratios against PyTorch"
+echo " measured in this same run)"
+echo "=============================================================================="
+out "  machine: $CPU ($CPU_ID), $NPROC cores, $MEM, AVX-512 $AVX512"
+out "  noise: load $LOAD0 at start, $LOAD1 at end; other processes used $OTHERS"
+out "         during the bench; hypervisor steal ${STEAL} s"
+out "  software: libaesql $AE_VERSION, SQLite $SQLITE_VERSION, $OPENBLAS_CFG (Debian $OPENBLAS),"
+out "            PyTorch $TORCH_VERSION (same OpenBLAS, core ${T[blas_core]:-?}); $DATE"
+out "  ae_info(): $AE_INFO"
+
+md "### Benchmark: libaesql vs PyTorch"
+md ""
+md "The tutorial's job (MNIST, 784 -> 32 ReLU -> 784, Adam, batch 256, $EPOCHS epochs,"
+md "20% held out, then the per-class error of the test set), measured by \`make bench\`"
+md "(\`tests/bench/run.sh\`) against the same model in PyTorch on the same machine, in the"
+md "same run. Medians of $REPS runs; each side runs as one whole process (wall time and"
+md "peak RSS from \`/usr/bin/time -v\`)."
+md ""
+md "Machine: $CPU ($CPU_ID; $NPROC cores, $MEM, AVX-512 $AVX512), $OPENBLAS_CFG (Debian $OPENBLAS;"
+md "core $AE_CORE for libaesql with $AE_THREADS threads, ${T[blas_core]:-?} for PyTorch),"
+md "SQLite $SQLITE_VERSION, PyTorch $TORCH_VERSION, libaesql $AE_VERSION; $DATE. Other processes"
+md "used $OTHERS during the run."
+md ""
+md "| | libaesql | PyTorch | libaesql vs PyTorch |"
+md "|---|---:|---:|---|"
+
+echo
+out "  1. the whole job, one process ($EPOCHS epochs; libaesql: import into tables, ae_train, per-class ae_error)"
+printf '  %-38s %18s %18s   %s\n' "" libaesql PyTorch "libaesql vs PyTorch"
+for cfg in $CFGS; do
+  if [ "$cfg" = default ]; then lbl="default threads"; else lbl="$cfg thread"; fi
+  row "whole job, wall ($lbl)" "$(fmt "$(G A wall_$cfg)" %.1f) s" "$(fmt "$(G T wall_$cfg)" %.1f) s" "$(ratio "$(G A wall_$cfg)" "$(G T wall_$cfg)" lower)"
+  row "  of which training ($lbl)" "$(fmt "$(G A train_seconds_$cfg)" %.1f) s" "$(fmt "$(G T train_seconds_$cfg)" %.1f) s" "$(ratio "$(G A train_seconds_$cfg)" "$(G T train_seconds_$cfg)" lower)"
+done
+if [ -n "$FLOOR" ]; then
+  fl="sgemm floor ${FLOOR1} s (1 thread) / ${FLOOR2} s (2 threads)"
+  row "whole job / sgemm floor ($FLOOR s)" "$(div "$(G A wall_default)" "$FLOOR")x" "$(div "$(G T wall_default)" "$FLOOR")x" "(lower is closer to the floor)"
+  row "training / sgemm floor ($FLOOR s)" "$(div "$(G A train_seconds_default)" "$FLOOR")x" "$(div "$(G T train_seconds_default)" "$FLOOR")x" "(default threads)"
+  out "     ($fl: OpenBLAS alone doing the five products per batch"
+  out "      and the validation forward pass, best of $REPS runs; default threads vs the best of both)"
+fi
+row "final loss / val_loss" "$(fmt "$(G A final_loss_default)" %.5f) / $(fmt "$(G A final_val_loss_default)" %.5f)" \
+    "$(fmt "$(G T final_loss_default)" %.5f) / $(fmt "$(G T final_val_loss_default)" %.5f)" \
+    "$(ratio "$(G A final_val_loss_default)" "$(G T final_val_loss_default)" lower "lower" "higher") val_loss"
+
+echo
+out "  2. memory: peak RSS of the whole-job process"
+for cfg in $CFGS; do
+  if [ "$cfg" = default ]; then lbl="default threads"; else lbl="$cfg thread"; fi
+  v=$(G A rss_$cfg)
+  row "peak RSS, whole job ($lbl)" "$(fmt "$v" %.0f) MB" "$(fmt "$(G T rss_$cfg)" %.0f) MB" \
+      "$(ratio "$v" "$(G T rss_$cfg)" lower "less" "more")" "$([ "$cfg" = default ] && echo "target <= 120 MB: $(verdict "$v" "<=" 120)")"
+done
+
+echo
+out "  3. scoring, rows/s over ${NSCORE:-60000} stored rows (PyTorch: batched inference + per-row error)"
+# the peer: PyTorch's better configuration (default threads or 1 thread)
+TS=$(G T score_default); TSL="default threads"
+if [ -n "$(G T score_1)" ] && awk -v a="$(G T score_1)" -v b="$TS" 'BEGIN { exit !(b == "" || a + 0 > b + 0) }'; then
+  TS=$(G T score_1); TSL="1 thread"
+fi
+[ -n "$(G T score_1)" ] && out "     (PyTorch: $(fmt "$(G T score_default)" %.0f) rows/s with default threads, $(fmt "$(G T score_1)" %.0f) with 1 thread; the better, $TSL, is the peer)"
+row "avg(ae_error(m, pixels)) FROM train" "$(fmt "$(G A score_error)" %.0f)" "$(fmt "$TS" %.0f)" "$(ratio "$(G A score_error)" "$TS" higher)" \
+    "target >= 2x PyTorch: $(verdict "$(div "$(G A score_error)" "$TS" %.4f)" ">=" 2)"
+row "ae_scores(m, 'train'), batched" "$(fmt "$(G A score_scores)" %.0f)" "$(fmt "$TS" %.0f)" "$(ratio "$(G A score_scores)" "$TS" higher)" \
+    "target >= 1M rows/s: $(verdict "$(G A score_scores)" ">=" 1000000)"
+
+md ""
+[ -n "$(G T score_1)" ] && md "Scoring peer: PyTorch's better configuration, $TSL ($(fmt "$(G T score_default)" %.0f) rows/s with default threads, $(fmt "$(G T score_1)" %.0f) with 1 thread); chunks of 1024 rows, inference + per-row error."
+md "The sgemm floor is OpenBLAS alone doing the job's matrix products (five per batch, plus the validation forward pass), best of $REPS runs: $(fmt "$FLOOR1" %.2f) s with 1 thread, $(fmt "$FLOOR2" %.2f) s with 2."
+md ""
+md "\`ae_info()\`: \`$AE_INFO\`"
+echo
+out "  4. ae_info(): blas_core $AE_CORE, blas_threads $AE_THREADS (PyTorch: OpenBLAS ${T[blas_core]:-?},"
+out "     ${T[blas_threads_default]:-?} BLAS threads, ${T[threads_default]:-?} intra-op thread(s) by default)"
+
+if ! skipped scaling; then
+  echo
+  out "  5. scaling: training seconds per epoch ($SCALE_EPOCHS epochs per run, default threads) and peak RSS"
+  md ""
+  md "Scaling: seconds per epoch (mean of $SCALE_EPOCHS epochs, median of $SCALE_REPS runs) and the process's peak RSS;"
+  md "MNIST's training set repeated to the row count, pixels $((784)) bytes a row."
+  md ""
+  md "| rows | hidden | pixel data | libaesql s/epoch | libaesql RSS | PyTorch s/epoch | PyTorch RSS | time | memory |"
+  md "|---:|---:|---:|---:|---:|---:|---:|---|---|"
+  printf '  %7s %6s %9s | %9s %8s | %9s %8s | %s\n' rows hidden "data MB" "s/epoch" "RSS MB" "s/epoch" "RSS MB" "libaesql vs PyTorch"
+  printf '  %7s %6s %9s | %18s | %18s |\n' "" "" "" "------ libaesql" "------- PyTorch"
+  for p in $POINTS; do
+    rows=${p%:*}; h=${p#*:}
+    a=$(G S a_ep_${rows}_$h); ar=$(G S a_rss_${rows}_$h); t=$(G S t_ep_${rows}_$h); tr=$(G S t_rss_${rows}_$h)
+    dmb=$(awk -v n="$rows" 'BEGIN { printf "%.0f", n * 784 / 1048576 }')
+    printf '  %7s %6s %9s | %9s %8s | %9s %8s | %s, %s\n' "$rows" "$h" "$dmb" \
+      "$(fmt "$a" %.3f)" "$(fmt "$ar" %.0f)" "$(fmt "$t" %.3f)" "$(fmt "$tr" %.0f)" \
+      "$(ratio "$a" "$t" lower)" "$(ratio "$ar" "$tr" lower "less memory" "more memory")"
+    md "| $rows | $h | $dmb MB | $(fmt "$a" %.3f) | $(fmt "$ar" %.0f) MB | $(fmt "$t" %.3f) | $(fmt "$tr" %.0f) MB | $(ratio "$a" "$t" lower) | $(ratio "$ar" "$tr" lower "less" "more") |"
   done
-  if [ -n "$FLOOR1" ]; then
-    best=$(printf '%s\n%s\n' "$FLOOR1" "$FLOOR2" | grep . | sort -g | head -n 1)
-    echo "  -- sgemm floor ($EPOCHS epochs, OpenBLAS $CORETYPE): 1 thread $FLOOR1 s, 2 threads $FLOOR2 s"
-    echo "  PyTorch training, default threads: $(ratio "$best" "${T[train_seconds_default]:-}" lower "above" "below") the best floor; 1 thread: $(ratio "$FLOOR1" "${T[train_seconds_1]:-}" lower "above" "below") the 1-thread floor"
-  fi
-else
-  for cfg in $TORCH_CFGS; do
-    if [ "$cfg" = default ]; then echo "  -- default threads (both sides)"; else echo "  -- $cfg thread(s) (both sides)"; fi
-    compare "whole job (wall):" "${A[wall_$cfg]}" "${T[wall_$cfg]}" s lower %.1f
-    compare "training (sum of epochs):" "${A[train_seconds_$cfg]}" "${T[train_seconds_$cfg]}" s lower %.2f
-    compare "peak RSS, whole job:" "${A[rss_$cfg]}" "${T[rss_$cfg]}" MB lower %.0f "less memory" "more memory"
-    compare "final loss (lower is better):" "${A[final_loss_$cfg]}" "${T[final_loss_$cfg]}" "" lower %.5f "lower" "higher"
-    compare "final val_loss:" "${A[final_val_loss_$cfg]}" "${T[final_val_loss_$cfg]}" "" lower %.5f "lower" "higher"
+  # linearity and memory against data size (hidden 32)
+  b_a=$(G S a_ep_60000_32); b_t=$(G S t_ep_60000_32)
+  lin=""; mem=""
+  for rows in $SCALE_ROWS; do
+    [ "$rows" = 60000 ] && continue
+    k=$(awk -v n="$rows" 'BEGIN { printf "%g", n / 60000 }')
+    lin="$lin  ${rows}/60000 (ideal ${k}): libaesql $(div "$(G S a_ep_${rows}_32)" "$b_a")x, PyTorch $(div "$(G S t_ep_${rows}_32)" "$b_t")x;"
   done
-  echo "  -- scoring, 60000 training images (PyTorch: batched inference + per-row error)"
-  compare "ae_error vs PyTorch default:" "${A[score_error]:-}" "${T[score_rows_per_s_default]:-}" rows/s higher %.0f
-  compare "ae_scores vs PyTorch default:" "${A[score_scores]:-}" "${T[score_rows_per_s_default]:-}" rows/s higher %.0f
-  compare "ae_scores vs PyTorch 1 thread:" "${A[score_scores]:-}" "${T[score_rows_per_s_1]:-}" rows/s higher %.0f
-  if [ -n "$FLOOR1" ]; then
-    echo "  -- sgemm floor ($EPOCHS epochs, OpenBLAS $CORETYPE): 1 thread $FLOOR1 s, 2 threads $FLOOR2 s"
-    best=$(printf '%s\n%s\n' "$FLOOR1" "$FLOOR2" | grep . | sort -g | head -n 1)
-    echo "  libaesql training, default threads: $(ratio "$best" "${A[train_seconds_default]:-}" lower "above" "below") the best floor; 1 thread: $(ratio "$FLOOR1" "${A[train_seconds_1]:-}" lower "above" "below") the 1-thread floor"
-    echo "  PyTorch  training, default threads: $(ratio "$best" "${T[train_seconds_default]:-}" lower "above" "below") the best floor; 1 thread: $(ratio "$FLOOR1" "${T[train_seconds_1]:-}" lower "above" "below") the 1-thread floor"
+  out "     per-epoch time vs rows (linear = the row ratio):${lin%;}"
+  md ""
+  md "Per-epoch time against rows (linear = the row ratio):${lin%;}."
+  last=$(echo $SCALE_ROWS | awk '{ print $NF }')
+  if [ "$last" != 60000 ]; then
+    extra=$(( (last - 60000) * 784 ))
+    ba=$(awk -v a="$(G S a_rss_${last}_32)" -v b="$(G S a_rss_60000_32)" -v d="$extra" 'BEGIN { if (a != "" && b != "") printf "%.2f", (a - b) * 1048576 / d }')
+    bt=$(awk -v a="$(G S t_rss_${last}_32)" -v b="$(G S t_rss_60000_32)" -v d="$extra" 'BEGIN { if (a != "" && b != "") printf "%.2f", (a - b) * 1048576 / d }')
+    out "     memory vs data, 60000 -> $last rows (+$(awk -v d="$extra" 'BEGIN { printf "%.0f", d / 1048576 }') MB of pixel bytes): peak RSS grows by $(fmt "$ba") bytes per pixel byte (libaesql), $(fmt "$bt") (PyTorch)"
+    md "Memory against data, 60000 -> $last rows (+$(awk -v d="$extra" 'BEGIN { printf "%.0f", d / 1048576 }') MB of pixel bytes): peak RSS grows by $(fmt "$ba") bytes per pixel byte for libaesql, $(fmt "$bt") for PyTorch."
   fi
+  hl=""
+  for h in $SCALE_HIDDEN; do
+    [ "$h" = 32 ] && continue
+    hl="$hl  hidden $h/32: libaesql $(div "$(G S a_ep_60000_$h)" "$b_a")x, PyTorch $(div "$(G S t_ep_60000_$h)" "$b_t")x;"
+  done
+  [ -n "$hl" ] && out "     per-epoch time vs hidden (60000 rows):${hl%;}"
 fi
 
-# per-class table, side by side
-if ! skipped torch || [ "$AE_OK" = 1 ]; then
-  echo "  -- average reconstruction error per test class (sum of squared errors per row)"
-  printf '  %5s  %10s  %10s\n' class libaesql PyTorch
-  for c in 0 1 2 3 4 5 6 7 8 9; do
-    printf '  %5s  %10s  %10s\n' "$c" "$(fmt "${A[class_error_${c}_default]:-}" %.3f)" \
-      "$(fmt "${T[class_error_${c}_default]:-}" %.3f)"
-  done
-fi
 echo
-echo "bench: done; key=value figures in $SUMMARY"
+out "  6. per-class average reconstruction error of the test set (sum of squared errors per row)"
+out "     class: $(printf '%7s' 0 1 2 3 4 5 6 7 8 9)"
+out "  libaesql: $(for c in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "$(G A class_error_${c}_default)" %.2f)"; done)"
+out "   PyTorch: $(for c in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "$(G T class_error_${c}_default)" %.2f)"; done)"
+
+echo
+R=$(verdict "$(G A rss_default)" "<=" 120)
+E=$(verdict "$(div "$(G A score_error)" "$TS" %.4f)" ">=" 2)
+B=$(verdict "$(G A score_scores)" ">=" 1000000)
+out "  targets: peak RSS <= 120 MB: $R;  ae_error >= 2x PyTorch: $E;  ae_scores >= 1M rows/s: $B"
+out "  bench took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s; key=value figures in $SUMMARY, markdown in $MD"
+record bench_seconds $((T_END - T_START))
+md ""
+md "Targets: whole-job peak RSS <= 120 MB: **$R**; \`ae_error\` >= 2x PyTorch's rows/s: **$E**;"
+md "\`ae_scores\` >= 1M rows/s: **$B**. \`make bench\` took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s."
+exit 0

@@ -53,7 +53,12 @@ def parse_args():
                         "0 = all at once")
     p.add_argument("--no-eval", action="store_true",
                    help="train only: skip the per-class table and the scoring "
-                        "benchmark (scaling runs)")
+                        "benchmark (scaling runs); --no-class --no-score")
+    p.add_argument("--no-class", action="store_true",
+                   help="skip the per-class table of the test set")
+    p.add_argument("--no-score", action="store_true",
+                   help="skip the scoring benchmark (the whole-job runs: the "
+                        "job is import, training and the per-class table)")
     p.add_argument("--torch-init", action="store_true",
                    help="keep PyTorch's default init instead of Keras' Glorot")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -202,8 +207,8 @@ def main():
     print("final_loss=%.6f" % loss)
     print("final_val_loss=%.6f" % val_loss)
 
-    if not ARGS.no_eval:
-        model.eval()
+    model.eval()
+    if not (ARGS.no_eval or ARGS.no_class):
         # ---- per-class reconstruction error on the test set ------------
         t = time.perf_counter()
         X_test = to_float(load_images("t10k-images-idx3-ubyte"))
@@ -222,6 +227,7 @@ def main():
         for c in range(10):
             print("class_error_%d=%.6f" % (c, means[c]))
 
+    if not (ARGS.no_eval or ARGS.no_score):
         # ---- scoring: inference + per-row error, 60000 train images ----
         X_score = X[:n_mnist]   # the 60000 MNIST training images (rows repeat them)
         n = X_score.shape[0]
