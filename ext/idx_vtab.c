@@ -70,6 +70,7 @@ struct IdxTable {
   int hasLabels;
   int nPixelByte;         /* bytes of one pixels value */
   uint64_t nItemByte;     /* bytes of one item in the file */
+  char *zBroken;          /* why the files could not be read on reconnect */
 };
 
 typedef struct IdxCursor IdxCursor;
@@ -193,6 +194,7 @@ static int idxDisconnect(sqlite3_vtab *pVtab){
   IdxTable *pTab = (IdxTable*)pVtab;
   aesql_idx_close(&pTab->img);
   aesql_idx_close(&pTab->lab);
+  sqlite3_free(pTab->zBroken);
   sqlite3_free(pTab);
   return SQLITE_OK;
 }
@@ -252,15 +254,19 @@ static int idxOpenFiles(sqlite3 *db, IdxTable *pTab, char **azVal,
   return SQLITE_OK;
 }
 
-/* xConnect, and xCreate too: the table has no storage of its own. */
-static int idxConnect(sqlite3 *db, void *pAux, int argc,
-                      const char *const *argv, sqlite3_vtab **ppVtab,
-                      char **pzErr){
+/* xConnect, and xCreate too (isCreate): the table has no storage of its
+** own. CREATE VIRTUAL TABLE fails on a bad file and creates nothing. When
+** a database that holds the table is opened again and a file has since
+** gone or gone bad, the connection succeeds in a broken state, in which
+** every query of the table fails with the file's error: so that the
+** table can still be dropped, which SQLite does through a connection. */
+static int idxInit(sqlite3 *db, int isCreate, int argc,
+                   const char *const *argv, sqlite3_vtab **ppVtab,
+                   char **pzErr){
   char *azVal[2] = { 0, 0 };    /* images, labels */
   IdxTable *pTab = 0;
   int rc;
 
-  (void)pAux;
   *ppVtab = 0;
   rc = idxParseArgs(argc-3, argv+3, azVal, pzErr);
   if( rc==SQLITE_OK ){
@@ -271,6 +277,17 @@ static int idxConnect(sqlite3 *db, void *pAux, int argc,
       memset(pTab, 0, sizeof(*pTab));
       pTab->img.fd = pTab->lab.fd = -1;
       rc = idxOpenFiles(db, pTab, azVal, pzErr);
+      if( rc==SQLITE_ERROR && !isCreate ){
+        aesql_idx_close(&pTab->img);
+        aesql_idx_close(&pTab->lab);
+        memset(&pTab->img, 0, sizeof(pTab->img));
+        memset(&pTab->lab, 0, sizeof(pTab->lab));
+        pTab->img.fd = pTab->lab.fd = -1;
+        pTab->hasLabels = 0;
+        pTab->zBroken = *pzErr;
+        *pzErr = 0;
+        rc = SQLITE_OK;
+      }
     }
   }
   if( rc==SQLITE_OK ){
@@ -298,13 +315,19 @@ static int idxConnect(sqlite3 *db, void *pAux, int argc,
   return SQLITE_OK;
 }
 
-/* xCreate does what xConnect does. It is a separate function only
-** because xCreate==xConnect would make idx an eponymous table as well,
-** "SELECT * FROM idx", which has no file to read. */
+/* Separate functions (xCreate==xConnect would also make idx an eponymous
+** table, "SELECT * FROM idx", which has no file to read). */
 static int idxCreate(sqlite3 *db, void *pAux, int argc,
                      const char *const *argv, sqlite3_vtab **ppVtab,
                      char **pzErr){
-  return idxConnect(db, pAux, argc, argv, ppVtab, pzErr);
+  (void)pAux;
+  return idxInit(db, 1, argc, argv, ppVtab, pzErr);
+}
+static int idxConnect(sqlite3 *db, void *pAux, int argc,
+                      const char *const *argv, sqlite3_vtab **ppVtab,
+                      char **pzErr){
+  (void)pAux;
+  return idxInit(db, 0, argc, argv, ppVtab, pzErr);
 }
 
 /*
@@ -386,8 +409,14 @@ static int idxBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
 ** Scanning.
 */
 static int idxOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
-  IdxCursor *pCur = sqlite3_malloc64(sizeof(*pCur));
-  (void)pVtab;
+  IdxTable *pTab = (IdxTable*)pVtab;
+  IdxCursor *pCur;
+  if( pTab->zBroken ){
+    sqlite3_free(pVtab->zErrMsg);
+    pVtab->zErrMsg = sqlite3_mprintf("%s", pTab->zBroken);
+    return SQLITE_ERROR;
+  }
+  pCur = sqlite3_malloc64(sizeof(*pCur));
   if( pCur==0 ) return SQLITE_NOMEM;
   memset(pCur, 0, sizeof(*pCur));
   *ppCur = &pCur->base;

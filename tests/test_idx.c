@@ -807,6 +807,23 @@ static void test_schema(sqlite3 *db){
   check_sql("DROP TABLE", db2,
             "DROP TABLE t; SELECT count(*) FROM sqlite_schema", "0");
   sqlite3_close(db2);
+
+  /* A file gone since the table was made: queries fail with the file's
+  ** error, and the table can still be dropped. */
+  unlink(zDb);
+  db2 = check_open(zDb);
+  create_ok(db2, "t", zImg, zLab);
+  sqlite3_close(db2);
+  { char *zMoved = tmp("moved-labels"); rename(zLab, zMoved);
+  db2 = check_open(zDb);
+  check_sql_error("file gone: a query names it", db2,
+                  "SELECT count(*) FROM t", "idx: cannot open");
+  check_sql_error("file gone: still an error the second time", db2,
+                  "SELECT class FROM t WHERE rowid = 1", "s-labels.idx");
+  check_sql("file gone: the table can be dropped", db2,
+            "DROP TABLE t; SELECT count(*) FROM sqlite_schema", "0");
+  sqlite3_close(db2);
+  rename(zMoved, zLab); sqlite3_free(zMoved); }
   unlink(zDb);
   sqlite3_free(zDb);
   sqlite3_free(zImg);
