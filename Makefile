@@ -14,7 +14,7 @@ PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 
-WARN    = -Wall -Wextra -Wshadow -Wno-unused-parameter
+WARN    = -Wall -Wextra -Wshadow
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-math-errno -fPIC -fvisibility=hidden -Iinclude
 LIBS    = -lz -lm -ldl -lpthread

@@ -68,32 +68,57 @@ void *aesql_model_encode(const aesql_nn *nn, int dtype, int *pnByte){
   return p;
 }
 
-/* Precomputes what the sparse scorer in ae_score.c needs. */
+/* Precomputes what the sparse scorer in ae_score.c needs, in one 64-byte
+** aligned block: w12 (d x 2hp floats) and gram (hp x hp floats), then c
+** and b1p (hp doubles each), all zero-padded. */
 static int model_derive(aesql_model *pm){
-  int d = pm->nn.d, h = pm->nn.h, i, j, k;
-  const float *w2 = pm->nn.w2, *b2 = pm->nn.b2;
-  pm->w2t = sqlite3_malloc64(sizeof(float)*(size_t)d*h);
-  pm->gram = sqlite3_malloc64(sizeof(double)*(size_t)h*h);
-  pm->c = sqlite3_malloc64(sizeof(double)*(size_t)h);
-  if( !pm->w2t || !pm->gram || !pm->c ) return SQLITE_NOMEM;
-  for(k=0; k<h; k++){
-    for(i=0; i<d; i++) pm->w2t[(size_t)i*h + k] = w2[(size_t)k*d + i];
-  }
-  for(k=0; k<h; k++){
-    for(j=k; j<h; j++){
-      double s = 0;
-      for(i=0; i<d; i++) s += (double)w2[(size_t)k*d+i]*w2[(size_t)j*d+i];
-      pm->gram[(size_t)k*h+j] = pm->gram[(size_t)j*h+k] = s;
-    }
-    {
-      double s = 0;
-      for(i=0; i<d; i++) s += (double)w2[(size_t)k*d+i]*b2[i];
-      pm->c[k] = s;
-    }
-  }
-  pm->b2sq = 0;
-  for(i=0; i<d; i++) pm->b2sq += (double)b2[i]*b2[i];
+  const int d = pm->nn.d, h = pm->nn.h, hp = (h + 15) & ~15;
+  const float *w1 = pm->nn.w1, *w2 = pm->nn.w2, *b2 = pm->nn.b2;
+  size_t nw, nd, i;
+  int j, k;
+  unsigned char *raw, *p;
   pm->scale = pm->dtype==AESQL_U8 ? (float)(1.0/255.0) : 1.0f;
+  pm->hp = hp;
+  pm->b2sq = 0;
+  for(i=0; i<(size_t)d; i++) pm->b2sq += (double)b2[i]*b2[i];
+  pm->sparse = 0;
+  if( pm->dtype!=AESQL_U8 || h>AESQL_SPARSE_MAX_HIDDEN
+   || (double)d*h*h>AESQL_SPARSE_MAX_WORK ) return SQLITE_OK;
+  nw = sizeof(float)*((size_t)d*2*hp + (size_t)hp*hp);  /* a multiple of 64 */
+  nd = sizeof(double)*2*(size_t)hp;
+  raw = sqlite3_malloc64(nw + nd + 64);
+  if( !raw ) return SQLITE_NOMEM;
+  pm->pDerived = raw;
+  p = raw + (64 - ((uintptr_t)raw & 63));
+  memset(p, 0, nw + nd);
+  pm->w12 = (float*)p;
+  pm->gram = pm->w12 + (size_t)d*2*hp;
+  pm->c = (double*)(p + nw);
+  pm->b1p = pm->c + hp;
+  for(i=0; i<(size_t)d; i++){
+    float *row = pm->w12 + i*2*hp;
+    memcpy(row, w1 + i*h, sizeof(float)*h);
+    for(k=0; k<h; k++) row[hp + k] = w2[(size_t)k*d + i];
+  }
+  for(k=0; k<h; k++){
+    const float *wk = w2 + (size_t)k*d;
+    double s = 0;
+    for(j=k; j<h; j++){
+      const float *wj = w2 + (size_t)j*d;
+      double g[4] = {0, 0, 0, 0};   /* four chains: d*h*h/2 products */
+      for(i=0; i+4<=(size_t)d; i+=4){
+        g[0] += (double)wk[i]*wj[i];     g[1] += (double)wk[i+1]*wj[i+1];
+        g[2] += (double)wk[i+2]*wj[i+2]; g[3] += (double)wk[i+3]*wj[i+3];
+      }
+      for(; i<(size_t)d; i++) g[0] += (double)wk[i]*wj[i];
+      pm->gram[(size_t)k*hp + j] = pm->gram[(size_t)j*hp + k]
+                                 = (float)((g[0] + g[1]) + (g[2] + g[3]));
+    }
+    for(i=0; i<(size_t)d; i++) s += (double)wk[i]*b2[i];
+    pm->c[k] = s;
+    pm->b1p[k] = pm->nn.b1[k];
+  }
+  pm->sparse = 2*h < d;
   return SQLITE_OK;
 }
 
@@ -139,9 +164,7 @@ int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
 void aesql_model_free(aesql_model *pm){
   if( !pm ) return;
   aesql_nn_free(&pm->nn);
-  sqlite3_free(pm->w2t);
-  sqlite3_free(pm->gram);
-  sqlite3_free(pm->c);
+  sqlite3_free(pm->pDerived);
   sqlite3_free(pm->zName);
   sqlite3_free(pm);
 }

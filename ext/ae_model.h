@@ -32,13 +32,25 @@ typedef struct aesql_model {
   char *zName;       /* sqlite3_malloc'd */
   int dtype;         /* AESQL_U8 or AESQL_F32 */
   aesql_nn nn;
-  /* Derived for fast scoring (see ae_score.c): */
-  float *w2t;        /* d x h: w2 transposed, row i = column i of w2   */
-  double *gram;      /* h x h: w2 w2'                                  */
-  double *c;         /* h: w2 b2                                       */
-  double b2sq;       /* b2 . b2                                        */
+  /* Derived when decoded, for the kernels of ae_score.c. The arrays are
+  ** set only for u8 models within the AESQL_SPARSE_MAX_* limits (else
+  ** NULL); hp is h rounded up to a multiple of 16, with zero padding. */
   float scale;       /* 1/255 for u8, 1 for f32                        */
+  int sparse;        /* ae_error uses the sparse expansion (u8, 2h < d) */
+  int hp;            /* h rounded up to a multiple of 16               */
+  float *w12;        /* d x 2hp: row i = [row i of w1 | column i of w2] */
+  float *gram;       /* hp x hp: w2 w2', summed in double              */
+  double *c;         /* hp: w2 b2                                      */
+  double *b1p;       /* hp: b1                                         */
+  double b2sq;       /* b2 . b2                                        */
+  void *pDerived;    /* the one allocation behind w12, gram, c, b1p    */
 } aesql_model;
+
+/* The sparse kernels are derived for code layers of at most this many
+** units, and when d*h*h (twice the multiplications the derivation costs,
+** once per statement) is at most AESQL_SPARSE_MAX_WORK. */
+#define AESQL_SPARSE_MAX_HIDDEN 256
+#define AESQL_SPARSE_MAX_WORK   ((double)(1<<28))
 
 /* Bytes per pixel of an encoding (1 or 4) and its SQL name ('u8', 'f32'). */
 int aesql_dtype_size(int dtype);

@@ -1,8 +1,15 @@
 /*
 ** Scoring with a trained model, one row at a time, in any query:
+**
+**   .load ./libaesql
+**   SELECT rowid, ae_error('mnist_train_32', pixels) FROM mnist_test;
+**
 **   ae_error(model, pixels)       -> REAL, sum over pixels of (x - y)^2
 **   ae_reconstruct(model, pixels) -> BLOB in the input's encoding
 **   ae_encode(model, pixels)      -> BLOB, the code layer as float32 LE
+**
+** model is a name in ae_models; pixels a BLOB of d bytes (u8 models) or
+** d little-endian float32 (f32 models); NULL pixels give NULL.
 **
 ** The model is read from ae_models and decoded once per statement: it is
 ** kept as the function's auxdata on its first argument, which SQLite keeps
@@ -11,11 +18,29 @@
 ** ae_error on byte images never builds the reconstruction. With x the
 ** scaled input, h = relu(b1 + x W1) and y = h W2 + b2:
 **   |y - x|^2 = h'(W2 W2')h + 2 h'(W2 b2) - 2 h'(W2 x) + b2.b2 - 2 b2.x + x.x
-** where W2 W2' (h x h) and W2 b2 are computed once per model, and every
-** term that involves x runs over its non-zero pixels only: about a fifth
-** of an MNIST digit. The dense form is used when it is cheaper (many
-** non-zero pixels, or a wide code layer); both are tested against each
-** other and against the BLAS forward pass.
+** where W2 W2' (h x h) and W2 b2 are computed once per model (ae_model.c),
+** and every term that involves x runs over its non-zero pixels only:
+** about a fifth of an MNIST digit. The kernel lists the non-zero pixels
+** (AVX-512: 64 tested at once, compressed 16 at a time), then makes one
+** pass over them, reading for each one row of w12 = [W1 | W2'] (2h floats,
+** contiguous) into vector accumulators: x W1 and W2 x at once, 4h flops a
+** pixel. The code layer is padded to a multiple of 16 units with zeros,
+** so any h runs the same vector code. On MNIST (150 non-zero pixels, h =
+** 32) that pass moves 38 KB from L2, which bounds the kernel (~0.4 us of
+** its ~0.6 on AMD Zen 4); SQLite's own cost per row is ~0.35 us.
+**
+** Precision: the terms above are ten times the error on a well trained
+** model and cancel; float sums over 400 pixels (Fashion-MNIST) lose 1e-5
+** of it. So the pass sums 16 pixels at a time in float and the blocks in
+** double, and the rest runs in double: within ~5e-7 of the naive double
+** pass on MNIST and Fashion-MNIST (tests/test_score.c holds it to 1e-5).
+**
+** The dense form (encode, decode, sum of squares; zero pixels and inactive
+** units skipped) serves f32 models and wide code layers (2h >= d, or
+** past the AESQL_SPARSE_MAX_* limits), where the expansion would not pay.
+**
+** ae_scores (ae_scores.c) calls the same kernel: its errors equal
+** ae_error's bit for bit on one machine.
 */
 #include "ae_model.h"
 #include "ae_score.h"
@@ -27,113 +52,284 @@
 # error "libaesql reads float32 BLOBs as little-endian: port ae_score.c first"
 #endif
 
-/* Compiled for several instruction sets; the loader picks the best. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) \
-    && !defined(__SANITIZE_ADDRESS__)
-# define AE_MULTIVERSION __attribute__((target_clones("avx512f","avx2","default")))
+/* The kernels (ae_score_kern.h) are compiled for AVX-512, for AVX2+FMA
+** and for the baseline, and chosen at run time with __builtin_cpu_supports
+** (no ifunc, so the sanitizers see them all). -DAESQL_NO_DISPATCH keeps
+** the baseline only, as on other architectures. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(AESQL_NO_DISPATCH)
+# define AE_X86 1
+# include <immintrin.h>
+# define AE_V4 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,popcnt")))
+# define AE_V3 __attribute__((target("avx2,fma,popcnt")))
 #else
-# define AE_MULTIVERSION
+# define AE_X86 0
 #endif
 
-/* x scaled to the model's units: bytes/255 or float32 as is. */
-static inline float pixel(const aesql_model *m, const void *px, int i){
-  if( m->dtype==AESQL_U8 ) return ((const unsigned char*)px)[i]*m->scale;
-  {
-    float f;
-    memcpy(&f, (const unsigned char*)px + 4*(size_t)i, 4);
-    return f;
-  }
-}
-
-/* hacc[k] += v * row[k] for k < h. */
-AE_MULTIVERSION
-static void axpy(int h, float v, const float *restrict row, float *restrict acc){
-  int k;
-  for(k=0; k<h; k++) acc[k] += v*row[k];
-}
-
-/* The code layer: h = relu(b1 + x W1), over non-zero pixels only. When u is
-** not NULL, also u = W2 x (the column sums used by the sparse error).
-** Returns the number of non-zero pixels and their sum of squares in *pxx
-** and dot product with b2 in *pbx. */
-static int encode_row(const aesql_model *m, const void *px, float *hv,
-                      float *u, double *pxx, double *pbx){
-  const aesql_nn *nn = &m->nn;
-  int d = nn->d, h = nn->h, i, k, nnz = 0;
-  double xx = 0, bx = 0;
-  memcpy(hv, nn->b1, sizeof(float)*h);
-  if( u ) memset(u, 0, sizeof(float)*h);
-  for(i=0; i<d; i++){
-    float x = pixel(m, px, i);
-    if( x==0.0f ) continue;
-    nnz++;
-    axpy(h, x, nn->w1 + (size_t)i*h, hv);
-    if( u ){
-      axpy(h, x, m->w2t + (size_t)i*h, u);
-      xx += (double)x*x;
-      bx += (double)x*nn->b2[i];
+static int isa_detect(void){
+  int isa = AESQL_ISA_BASE;
+#if AE_X86
+  __builtin_cpu_init();
+  if( __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+   && __builtin_cpu_supports("popcnt") ){
+    isa = AESQL_ISA_AVX2;
+    if( __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+     && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") ){
+      isa = AESQL_ISA_AVX512;
     }
   }
-  for(k=0; k<h; k++) if( hv[k]<0.0f ) hv[k] = 0.0f;
-  if( pxx ) *pxx = xx;
-  if( pbx ) *pbx = bx;
-  return nnz;
+#endif
+  return isa;
 }
 
-/* y = b2 + h W2, skipping inactive units. */
-static void decode_row(const aesql_model *m, const float *hv, float *y){
-  const aesql_nn *nn = &m->nn;
-  int k, d = nn->d;
-  memcpy(y, nn->b2, sizeof(float)*d);
-  for(k=0; k<nn->h; k++){
-    if( hv[k]!=0.0f ) axpy(d, hv[k], nn->w2 + (size_t)k*d, y);
+int aesql_score_isa(void){
+  static int best = -1;   /* every thread computes the same value */
+  int isa = __atomic_load_n(&best, __ATOMIC_RELAXED);
+  if( isa<0 ){
+    isa = isa_detect();
+    __atomic_store_n(&best, isa, __ATOMIC_RELAXED);
   }
+  return isa;
 }
 
-double aesql_score_error_dense(const aesql_model *m, const void *px,
-                               float *work){
-  float *hv = work, *y = work + m->nn.h;
-  double s = 0;
-  int i;
-  encode_row(m, px, hv, 0, 0, 0);
-  decode_row(m, hv, y);
-  for(i=0; i<m->nn.d; i++){
-    float r = y[i] - pixel(m, px, i);
-    s += (double)(r*r);
-  }
-  return s;
+static int isa_pick(int isa){
+  int best = aesql_score_isa();
+  return isa<0 || isa>best ? best : isa;
 }
 
-double aesql_score_error_sparse(const aesql_model *m, const void *px,
-                                float *work){
-  int h = m->nn.h, k, j;
-  float *hv = work, *u = work + h;
-  double xx, bx, q = 0, s;
-  encode_row(m, px, hv, u, &xx, &bx);
-  for(k=0; k<h; k++){
-    double a;
-    if( hv[k]==0.0f ) continue;
-    a = 0;
-    for(j=0; j<h; j++) a += m->gram[(size_t)k*h + j]*hv[j];
-    q += hv[k]*(a + 2.0*(m->c[k] - u[k]));
-  }
-  s = q + m->b2sq - 2.0*bx + xx;
-  return s < 0 ? 0 : s;  /* rounding can take an exact fit a hair below 0 */
-}
-
-double aesql_score_error(const aesql_model *m, const void *px, float *work){
-  const aesql_nn *nn = &m->nn;
-  /* The sparse form costs about nnz*2h + h*h, the dense one nnz*h + h*d;
-  ** a byte image's non-zero count is cheap to bound by d itself, so decide
-  ** from the shape: sparse pays when h is small against d. */
-  if( m->dtype==AESQL_U8 && 2*nn->h < nn->d ){
-    return aesql_score_error_sparse(m, px, work);
-  }
-  return aesql_score_error_dense(m, px, work);
-}
-
+/* ---- scratch space ----
+** Sparse form: acc (2hp doubles, 64-byte aligned), then the non-zero
+** list: idx and val, d+32 entries each. Dense form (dense_layout): hd (hp
+** doubles, aligned), yd (d doubles) and d floats, hv (hp floats), y (d
+** floats). */
 size_t aesql_score_work_floats(const aesql_model *m){
-  return (size_t)m->nn.h*2 + m->nn.d;
+  const size_t hp = (size_t)m->hp, d = (size_t)m->nn.d;
+  const size_t nSparse = 4*hp + 2*(d + 32), nDense = 3*hp + 4*d;
+  return 16 + (nSparse > nDense ? nSparse : nDense);
+}
+static float *work_align(float *w){
+  return (float*)(((uintptr_t)w + 63) & ~(uintptr_t)63);
+}
+static void dense_layout(const aesql_model *m, float *work, double **phd,
+                         double **pyd, float **phv){
+  double *hd = (double*)work_align(work);
+  *phd = hd;
+  *pyd = hd + m->hp;
+  *phv = (float*)(hd + m->hp + m->nn.d) + m->nn.d;
+}
+
+/* ---- listing the non-zero pixels of a u8 row ----
+** Writes their indices and values (0..255, as float) to idx and val,
+** zeroes val[n..n+16), returns their number n and b2.x*255 in *pbx. */
+
+static inline __attribute__((always_inline))
+int nz_list(const unsigned char *p, int d, const float *b2, int32_t *idx,
+            float *val, double *pbx){
+  double bx[4] = {0, 0, 0, 0};
+  int i = 0, n = 0, j, t;
+  for(; i+8<=d; i+=8){
+    uint64_t w;
+    memcpy(&w, p+i, 8);
+    if( w==0 ) continue;        /* MNIST: most of the frame is empty */
+    for(j=0; j<8; j++){         /* branch-free: write, count if non-zero */
+      idx[n] = i+j; val[n] = p[i+j];
+      n += p[i+j]!=0;
+    }
+  }
+  for(; i<d; i++){
+    idx[n] = i; val[n] = p[i];
+    n += p[i]!=0;
+  }
+  for(j=0; j<16; j++) val[n+j] = 0;
+  for(t=0; t+4<=n; t+=4){
+    for(j=0; j<4; j++) bx[j] += (double)val[t+j]*b2[idx[t+j]];
+  }
+  for(; t<n; t++) bx[0] += (double)val[t]*b2[idx[t]];
+  *pbx = (bx[0] + bx[1]) + (bx[2] + bx[3]);
+  return n;
+}
+
+#if AE_X86
+/* The same with AVX-512: 64 pixels tested at once and skipped when all
+** zero, else compressed into the lists 16 at a time (in registers: a
+** compress straight to memory is slow on AMD Zen 4), each group of 16 at
+** an offset counted from the 64-bit mask so that they do not wait for
+** each other; b2.x summed densely. */
+AE_V4 static int nz_list_v4(const unsigned char *p, int d, const float *b2,
+                            int32_t *idx, float *val, double *pbx){
+  const __m512i iota = _mm512_setr_epi32(0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15);
+  __m512 bx = _mm512_setzero_ps();
+  int i = 0, n = 0, j;
+  for(; i+64<=d; i+=64){
+    __m512i v64 = _mm512_loadu_si512((const void*)(p+i));
+    uint64_t k64 = _mm512_test_epi8_mask(v64, v64);
+    if( k64==0 ) continue;
+    for(j=0; j<4; j++){
+      const int o = n + (j ? __builtin_popcountll(k64 << (64-16*j)) : 0);
+      const __mmask16 k = (__mmask16)(k64 >> 16*j);
+      __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                     _mm_loadu_si128((const __m128i*)(p+i+16*j))));
+      bx = _mm512_fmadd_ps(f, _mm512_loadu_ps(b2+i+16*j), bx);
+      _mm512_storeu_si512((void*)(idx+o), _mm512_maskz_compress_epi32(k,
+                           _mm512_add_epi32(iota, _mm512_set1_epi32(i+16*j))));
+      _mm512_storeu_ps(val+o, _mm512_maskz_compress_ps(k, f));
+    }
+    n += __builtin_popcountll(k64);
+  }
+  for(; i+16<=d; i+=16){
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p+i)));
+    const __mmask16 k = _mm512_test_epi32_mask(v, v);
+    __m512 f = _mm512_cvtepi32_ps(v);
+    bx = _mm512_fmadd_ps(f, _mm512_loadu_ps(b2+i), bx);
+    _mm512_storeu_si512((void*)(idx+n), _mm512_maskz_compress_epi32(k,
+                         _mm512_add_epi32(iota, _mm512_set1_epi32(i))));
+    _mm512_storeu_ps(val+n, _mm512_maskz_compress_ps(k, f));
+    n += __builtin_popcount(k);
+  }
+  {
+    double s = 0;
+    float lane[16];
+    _mm512_storeu_ps(lane, bx);
+    for(j=0; j<16; j++) s += lane[j];
+    for(; i<d; i++){
+      idx[n] = i; val[n] = p[i];
+      s += (double)p[i]*b2[i];
+      n += p[i]!=0;
+    }
+    *pbx = s;
+  }
+  for(j=0; j<16; j++) val[n+j] = 0;
+  return n;
+}
+#endif
+
+#if AE_X86
+/* The set bits of a 4-bit mask, in increasing order, one per nibble. */
+static const uint16_t nz_lut4[16] = {
+  0x0000, 0x0000, 0x0001, 0x0010, 0x0002, 0x0020, 0x0021, 0x0210,
+  0x0003, 0x0030, 0x0031, 0x0310, 0x0032, 0x0320, 0x0321, 0x3210
+};
+
+/* The same with AVX2: 32 pixels tested at once, empty ones skipped, then
+** 8 at a time packed to the left with a permutation whose indices are
+** the set bits of the 8-bit mask (two nibble tables); b2.x densely. */
+AE_V3 static int nz_list_v3(const unsigned char *p, int d, const float *b2,
+                            int32_t *idx, float *val, double *pbx){
+  const __m256i iota = _mm256_setr_epi32(0,1,2,3,4,5,6,7);
+  const __m256i nib = _mm256_setr_epi32(0,4,8,12,16,20,24,28);
+  const __m256i f15 = _mm256_set1_epi32(15);
+  __m256 bx = _mm256_setzero_ps();
+  int i = 0, n = 0, j;
+  for(; i+32<=d; i+=32){
+    __m256i v = _mm256_loadu_si256((const __m256i*)(p+i));
+    uint32_t k = ~(uint32_t)_mm256_movemask_epi8(
+                     _mm256_cmpeq_epi8(v, _mm256_setzero_si256()));
+    if( k==0 ) continue;
+    for(j=0; j<4; j++){
+      const uint32_t m = (k >> 8*j) & 255, lo = m & 15, hi = m >> 4;
+      const int nlo = __builtin_popcount(lo);
+      const uint32_t packed = nz_lut4[lo] | ((nz_lut4[hi]
+          + (0x4444u & ((1u << 4*__builtin_popcount(hi)) - 1))) << 4*nlo);
+      const __m256i perm = _mm256_and_si256(_mm256_srlv_epi32(
+                               _mm256_set1_epi32((int)packed), nib), f15);
+      __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                     _mm_loadl_epi64((const __m128i*)(p+i+8*j))));
+      bx = _mm256_fmadd_ps(f, _mm256_loadu_ps(b2+i+8*j), bx);
+      _mm256_storeu_si256((__m256i*)(idx+n), _mm256_permutevar8x32_epi32(
+          _mm256_add_epi32(iota, _mm256_set1_epi32(i+8*j)), perm));
+      _mm256_storeu_ps(val+n, _mm256_permutevar8x32_ps(f, perm));
+      n += nlo + __builtin_popcount(hi);
+    }
+  }
+  {
+    double s = 0;
+    float lane[8];
+    _mm256_storeu_ps(lane, bx);
+    for(j=0; j<8; j++) s += lane[j];
+    for(; i<d; i++){
+      idx[n] = i; val[n] = p[i];
+      s += (double)p[i]*b2[i];
+      n += p[i]!=0;
+    }
+    *pbx = s;
+  }
+  for(j=0; j<16; j++) val[n+j] = 0;
+  return n;
+}
+#endif
+
+/* ---- the instantiations (see ae_score_kern.h) ---- */
+
+#define KERN(f)      f##_v0
+#define KERN_TARGET
+#define KERN_VW      4
+#define KERN_NV      4
+#define KERN_UP      2
+#define KERN_BLOCK   16
+#define KERN_NZ      nz_list
+#include "ae_score_kern.h"
+
+#if AE_X86
+# define KERN(f)     f##_v3
+# define KERN_TARGET AE_V3
+# define KERN_VW     8
+# define KERN_NV     4
+# define KERN_UP     2
+# define KERN_BLOCK  16
+# define KERN_NZ     nz_list_v3
+# include "ae_score_kern.h"
+
+# define KERN(f)     f##_v4
+# define KERN_TARGET AE_V4
+# define KERN_VW     16
+# define KERN_NV     4
+# define KERN_UP     2
+# define KERN_BLOCK  16
+# define KERN_NZ     nz_list_v4
+  /* GCC 12 converts a half-vector in two quarters; one instruction each: */
+# define KERN_CVTH(p) ((vd_v4)_mm512_cvtps_pd(_mm256_loadu_ps(p)))
+# define KERN_SPLIT(v, lo, hi) do{ __m512 t_ = (__m512)(v); \
+    lo = (vd_v4)_mm512_cvtps_pd(_mm512_castps512_ps256(t_)); \
+    hi = (vd_v4)_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd( \
+                                 _mm512_castps_pd(t_), 1))); }while(0)
+# include "ae_score_kern.h"
+
+# define AE_DISPATCH(isa, f, args) \
+    ((isa)==AESQL_ISA_AVX512 ? f##_v4 args : (isa)==AESQL_ISA_AVX2 ? f##_v3 args \
+                             : f##_v0 args)
+#else
+# define AE_DISPATCH(isa, f, args) f##_v0 args
+#endif
+
+double aesql_score_error_with(const aesql_model *m, const void *px,
+                              float *work, int sparse, int isa){
+  isa = isa_pick(isa);
+  if( sparse && m->w12 ) return AE_DISPATCH(isa, error_sparse, (m, px, work));
+  return AE_DISPATCH(isa, error_dense, (m, px, work));
+}
+double aesql_score_error(const aesql_model *m, const void *px, float *work){
+  return aesql_score_error_with(m, px, work, m->sparse, AESQL_ISA_BEST);
+}
+double aesql_score_error_dense(const aesql_model *m, const void *px, float *work){
+  return aesql_score_error_with(m, px, work, 0, AESQL_ISA_BEST);
+}
+double aesql_score_error_sparse(const aesql_model *m, const void *px, float *work){
+  return aesql_score_error_with(m, px, work, 1, AESQL_ISA_BEST);
+}
+void aesql_score_encode(const aesql_model *m, const void *px, float *hv,
+                        float *work, int isa){
+  double *hd, *yd;
+  float *hv0;
+  isa = isa_pick(isa);
+  dense_layout(m, work, &hd, &yd, &hv0);
+  AE_DISPATCH(isa, encode, (m, px, hv, hd));
+}
+void aesql_score_decode(const aesql_model *m, const float *hv, float *y,
+                        float *work, int isa){
+  double *hd, *yd;
+  float *hv0;
+  isa = isa_pick(isa);
+  dense_layout(m, work, &hd, &yd, &hv0);
+  AE_DISPATCH(isa, decode, (m, hv, y, yd));
 }
 
 /* ---- SQL functions ---- */
@@ -249,10 +445,15 @@ static void ae_reconstruct_func(sqlite3_context *ctx, int argc,
   float *y;
   (void)argc;
   if( !a ){ score_done(ctx, aux, fresh); return; }
-  d = a->m->nn.d;
-  encode_row(a->m, px, a->work, 0, 0, 0);
-  y = a->work + a->m->nn.h;
-  decode_row(a->m, a->work, y);
+  {
+    double *hd, *yd;
+    float *hv;
+    d = a->m->nn.d;
+    dense_layout(a->m, a->work, &hd, &yd, &hv);
+    y = hv + a->m->hp;
+    aesql_score_encode(a->m, px, hv, a->work, AESQL_ISA_BEST);
+    aesql_score_decode(a->m, hv, y, a->work, AESQL_ISA_BEST);
+  }
   if( a->m->dtype==AESQL_U8 ){
     unsigned char *out = sqlite3_malloc(d);
     if( !out ){ sqlite3_result_error_nomem(ctx); score_done(ctx, aux, fresh); return; }
@@ -273,8 +474,11 @@ static void ae_encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   score_aux *a = score_args(ctx, argv, "ae_encode", &px, &aux, &fresh);
   (void)argc;
   if( a ){
-    encode_row(a->m, px, a->work, 0, 0, 0);
-    sqlite3_result_blob(ctx, a->work, 4*a->m->nn.h, SQLITE_TRANSIENT);
+    double *hd, *yd;
+    float *hv;
+    dense_layout(a->m, a->work, &hd, &yd, &hv);
+    aesql_score_encode(a->m, px, hv, a->work, AESQL_ISA_BEST);
+    sqlite3_result_blob(ctx, hv, 4*a->m->nn.h, SQLITE_TRANSIENT);
   }
   score_done(ctx, aux, fresh);
 }

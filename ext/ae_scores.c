@@ -2,12 +2,34 @@
 ** ae_scores(model, source): scores every row of a table, view or query in
 ** one pass, the batched counterpart of ae_error().
 **
+**   .load ./libaesql
 **   SELECT key, error FROM ae_scores('mnist_train_32', 'mnist_test');
 **   SELECT avg(error) FROM ae_scores('m', 'SELECT pixels FROM t WHERE class=1');
 **
+** Arguments: model, a name in ae_models; source, a table or view name
+** ("schema.table" allowed) or a SELECT statement with a pixels column.
 ** Columns: key (the source table's rowid; for a view or a query, the
-** 1-based row number in the order the rows come) and error (as ae_error()).
-** Rows are read in blocks and scored by all the cores the BLAS uses.
+** 1-based row number in the order the rows come) and error (as ae_error(),
+** bit for bit: the same kernel scores both).
+**
+** Pipeline: the statement's thread reads the source in blocks (the first
+** one short, so that the first rows come quickly), by chunks of 128 rows:
+** it copies a chunk for the worker threads when few chunks wait for them,
+** else it scores the chunk itself as it reads it (no copy, the rows still
+** in cache); then it returns the previous block, once scored. So the
+** workers take what they can and the statement's thread the rest, however
+** busy the machine is. A chunk a worker has held too long (a preempted
+** worker would stall the pipeline) it scores itself too, and the worker's
+** result is dropped.
+** Threads: as many as OpenBLAS uses (OPENBLAS_NUM_THREADS; all the cores
+** by default), the statement's thread included; the workers start with
+** the cursor's first scan and live as long as the cursor, with every
+** signal blocked. Only the statement's thread calls SQLite. With one
+** thread, each row is scored as it is read.
+**
+** A bad row (NULL, not a BLOB, wrong length) or a failing source is an
+** error when the rows before it have been returned, as if the rows were
+** read one at a time.
 **
 ** DIRECTONLY: the source may be any SELECT, which runs as top-level SQL,
 ** so a view or trigger in a database from someone else must not call it.
@@ -17,10 +39,20 @@
 #include "ae_blas.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#define SCORES_BLOCK 4096   /* rows read and scored at a time */
+#define SCORES_FIRST      256       /* rows in the first block           */
+#define SCORES_ROWS       4096      /* rows in the others, at most       */
+#define SCORES_BYTES      (8<<20)   /* and bytes of pixels, at most      */
+#define SCORES_CHUNK      128       /* rows a thread scores at a time    */
 #define SCORES_MAXTHREADS 16
+#define SCORES_BACKLOG    2         /* chunks waiting per worker, at most */
+#ifndef SCORES_PATIENCE             /* -DSCORES_PATIENCE=0: take over at once */
+# define SCORES_PATIENCE  500000    /* ns to wait for a worker's chunk   */
+#endif
 
 enum { COL_KEY, COL_ERROR, COL_MODEL, COL_SOURCE };
 
@@ -29,22 +61,379 @@ typedef struct scores_vtab {
   sqlite3 *db;
 } scores_vtab;
 
+/* A block of rows, read by the statement's thread in chunks of
+** SCORES_CHUNK rows, each scored by that thread as it reads it or copied
+** for the workers. The counters and states of a queued block are guarded
+** by the pool's mutex. */
+enum { CHUNK_FREE, CHUNK_TAKEN, CHUNK_DONE };
+typedef struct scores_block {
+  const aesql_model *m;      /* what scores it, and how wide its rows are */
+  size_t rowBytes;
+  int n;                     /* rows read into the block                 */
+  int filling;               /* still being read                         */
+  int nReady;                /* chunks read (scored or to be scored)     */
+  int nRowsReady;            /* rows in them                             */
+  int nChunk;                /* chunks in all, once read                 */
+  int nTaken;                /* chunks below it handed out or skipped    */
+  int nDone;                 /* chunks scored                            */
+  int nBusy;                 /* workers scoring one of its chunks        */
+  int queued;                /* in the pool's queue                      */
+  unsigned char *aState;     /* CHUNK_* of each chunk                    */
+  int rcEnd;                 /* after the n rows: error (or SQLITE_OK)   */
+  char *zErrEnd;             /* its message                              */
+  sqlite3_int64 *aKey;
+  double *aErr;
+  unsigned char *aPix;       /* rows of the chunks for the workers       */
+} scores_block;
+
+/* Worker threads of one cursor. */
+typedef struct scores_pool scores_pool;
+typedef struct scores_worker {
+  scores_pool *pPool;
+  pthread_t th;
+  float *aWork;              /* its scratch                              */
+  double aOut[SCORES_CHUNK]; /* a chunk's errors, until they are kept    */
+} scores_worker;
+struct scores_pool {
+  pthread_mutex_t mu;
+  pthread_cond_t cvWork;     /* workers: a chunk to score, or quit       */
+  pthread_cond_t cvDone;     /* the statement's thread: a chunk is done  */
+  scores_block *aQueue[2];   /* blocks with chunks for workers, oldest first */
+  int nQueue;
+  int nBacklog;              /* chunks handed out and not yet taken      */
+  int quit;
+  int nThread;               /* workers running                          */
+  scores_worker aWorker[SCORES_MAXTHREADS];
+};
+
 typedef struct scores_cursor {
   sqlite3_vtab_cursor base;
   aesql_model *m;
   sqlite3_stmt *pSrc;
   int hasRowid;
-  int srcDone;               /* the source statement returned SQLITE_DONE */
+  int srcDone;               /* no more reading: end or error reached    */
   int eof;
-  sqlite3_int64 nRead;       /* rows read from the source so far */
-  int nBlock, iBlock;        /* rows in the block, current one */
-  sqlite3_int64 *aKey;       /* SCORES_BLOCK keys */
-  double *aErr;              /* SCORES_BLOCK errors */
-  unsigned char *aPix;       /* SCORES_BLOCK rows of pixels */
-  float *aWork;              /* scratch per thread */
-  int nThread;
   size_t rowBytes;
+  int nCap;                  /* rows a block holds for this model        */
+  int nAllocRows;            /* rows and pixel bytes allocated per block */
+  size_t nAllocBytes;
+  sqlite3_int64 nRead;       /* rows read from the source so far         */
+  sqlite3_int64 iRow;        /* 1-based number of the current row        */
+  scores_block aBlk[2];      /* filled in turn                           */
+  int iCur;                  /* the block being returned                 */
+  int iBlk;                  /* the current row within it                */
+  float *aWork;              /* the statement's thread's scratch         */
+  double aOut[SCORES_CHUNK]; /* the errors of a chunk it takes over      */
+  size_t nWork;              /* floats in aWork and in each worker's     */
+  scores_pool *pPool;        /* NULL: no workers                         */
 } scores_cursor;
+
+/* ---- the pool ---- */
+
+/* Scores rows [i0, i1) of b, from its copy, into out[0 .. i1-i0). */
+static void score_rows(const scores_block *b, int i0, int i1, float *work,
+                       double *out){
+  int i;
+  for(i=i0; i<i1; i++){
+    out[i-i0] = aesql_score_error(b->m, b->aPix + (size_t)i*b->rowBytes, work);
+  }
+}
+
+/* The end of chunk iChunk's rows, once it is ready (mutex held, or in the
+** statement's thread). */
+static int chunk_end(const scores_block *b, int iChunk){
+  int i1 = (iChunk+1)*SCORES_CHUNK;
+  return i1 < b->nRowsReady ? i1 : b->nRowsReady;
+}
+
+/* The next chunk of b for a worker, or -1 (mutex held). */
+static int chunk_next(scores_pool *p, scores_block *b){
+  while( b->nTaken<b->nReady && b->aState[b->nTaken]==CHUNK_DONE ) b->nTaken++;
+  if( b->nTaken>=b->nReady ) return -1;
+  p->nBacklog--;
+  b->aState[b->nTaken] = CHUNK_TAKEN;
+  return b->nTaken++;
+}
+
+/* Keeps the errors of chunk iChunk of b, scored into out, unless another
+** thread kept them first (mutex held). */
+static void chunk_keep(scores_block *b, int iChunk, const double *out){
+  if( b->aState[iChunk]==CHUNK_DONE ) return;
+  memcpy(b->aErr + iChunk*SCORES_CHUNK, out,
+         sizeof(double)*(chunk_end(b, iChunk) - iChunk*SCORES_CHUNK));
+  b->aState[iChunk] = CHUNK_DONE;
+  b->nDone++;
+}
+
+/* A worker: takes the chunks handed out, oldest first. */
+static void *pool_main(void *pArg){
+  scores_worker *w = pArg;
+  scores_pool *p = w->pPool;
+  pthread_mutex_lock(&p->mu);
+  while( !p->quit ){
+    scores_block *b = 0;
+    int k, iChunk = -1, i1;
+    for(k=0; k<p->nQueue && iChunk<0; k++){
+      b = p->aQueue[k];
+      iChunk = chunk_next(p, b);
+    }
+    if( iChunk<0 ){
+      pthread_cond_wait(&p->cvWork, &p->mu);
+      continue;
+    }
+    b->nBusy++;
+    i1 = chunk_end(b, iChunk);
+    pthread_mutex_unlock(&p->mu);
+    score_rows(b, iChunk*SCORES_CHUNK, i1, w->aWork, w->aOut);
+    pthread_mutex_lock(&p->mu);
+    chunk_keep(b, iChunk, w->aOut);
+    b->nBusy--;
+    pthread_cond_broadcast(&p->cvDone);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return 0;
+}
+
+static void pool_free(scores_pool *p){
+  int i;
+  if( !p ) return;
+  pthread_mutex_lock(&p->mu);
+  p->quit = 1;
+  pthread_cond_broadcast(&p->cvWork);
+  pthread_mutex_unlock(&p->mu);
+  for(i=0; i<p->nThread; i++) pthread_join(p->aWorker[i].th, 0);
+  for(i=0; i<SCORES_MAXTHREADS; i++) sqlite3_free(p->aWorker[i].aWork);
+  pthread_cond_destroy(&p->cvDone);
+  pthread_cond_destroy(&p->cvWork);
+  pthread_mutex_destroy(&p->mu);
+  sqlite3_free(p);
+}
+
+/* Starts up to nWant workers with nWork floats of scratch each; fewer if
+** threads cannot be had (none: *pp stays NULL and the statement's thread
+** scores alone). */
+static int pool_new(int nWant, size_t nWork, scores_pool **pp){
+  scores_pool *p;
+  sigset_t all, old;
+  int i;
+  *pp = 0;
+  if( nWant>SCORES_MAXTHREADS ) nWant = SCORES_MAXTHREADS;
+  p = sqlite3_malloc(sizeof(*p));
+  if( !p ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  if( pthread_mutex_init(&p->mu, 0) ){ sqlite3_free(p); return SQLITE_OK; }
+  pthread_cond_init(&p->cvWork, 0);
+  {
+    pthread_condattr_t a;     /* cvDone is waited on with a deadline */
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cvDone, &a);
+    pthread_condattr_destroy(&a);
+  }
+  for(i=0; i<nWant; i++){
+    scores_worker *w = &p->aWorker[i];
+    w->pPool = p;
+    w->aWork = sqlite3_malloc64(sizeof(float)*nWork);
+    if( !w->aWork ){ pool_free(p); return SQLITE_NOMEM; }
+  }
+  /* Workers block every signal: they are the application's to handle. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  for(i=0; i<nWant; i++){
+    if( pthread_create(&p->aWorker[i].th, 0, pool_main, &p->aWorker[i]) ) break;
+    p->nThread++;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, 0);
+  if( p->nThread==0 ){ pool_free(p); return SQLITE_OK; }
+  *pp = p;
+  return SQLITE_OK;
+}
+
+/* ---- blocks ---- */
+
+/* Waits until no worker reads b (one whose chunk was taken over may
+** still be at it), before its rows are overwritten or its model freed. */
+static void block_quiet(scores_cursor *c, scores_block *b){
+  scores_pool *p = c->pPool;
+  if( !p ) return;
+  pthread_mutex_lock(&p->mu);
+  while( b->nBusy>0 ) pthread_cond_wait(&p->cvDone, &p->mu);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Chunk iChunk of b is read: scored already (inline) or for the workers. */
+static void chunk_ready(scores_cursor *c, scores_block *b, int iChunk, int inline_){
+  scores_pool *p = c->pPool;
+  pthread_mutex_lock(&p->mu);
+  b->aState[iChunk] = inline_ ? CHUNK_DONE : CHUNK_FREE;
+  b->nReady = iChunk + 1;
+  b->nRowsReady = b->n;
+  if( inline_ ){
+    b->nDone++;
+  }else{
+    p->nBacklog++;
+    pthread_cond_signal(&p->cvWork);
+  }
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Reads up to nMax rows into b. Each chunk of SCORES_CHUNK rows is copied
+** for the workers when fewer than SCORES_BACKLOG chunks per worker wait
+** for them, else this thread scores it as it reads it, where SQLite has
+** the rows, in cache, without a copy: so the workers get what they can
+** take and no more, however much of the machine they really get. Without
+** workers, every chunk is scored here. A bad row or a source error ends
+** the block and is kept, to be raised once the rows before it are
+** returned. */
+static void block_fill(scores_cursor *c, scores_block *b, int nMax){
+  scores_pool *p = c->pPool;
+  int col = c->hasRowid ? 1 : 0, rc = SQLITE_OK, here = 1;
+  block_quiet(c, b);
+  b->m = c->m;
+  b->rowBytes = c->rowBytes;
+  b->n = b->nReady = b->nRowsReady = b->nChunk = b->nTaken = b->nDone = 0;
+  b->rcEnd = SQLITE_OK;
+  sqlite3_free(b->zErrEnd);
+  b->zErrEnd = 0;
+  if( c->srcDone ) return;
+  if( p ){
+    pthread_mutex_lock(&p->mu);
+    b->filling = 1;
+    b->queued = 1;
+    p->aQueue[p->nQueue++] = b;
+    pthread_mutex_unlock(&p->mu);
+  }
+  while( b->n<nMax && (rc = sqlite3_step(c->pSrc))==SQLITE_ROW ){
+    int t = sqlite3_column_type(c->pSrc, col);
+    const void *pPix = t==SQLITE_BLOB ? sqlite3_column_blob(c->pSrc, col) : 0;
+    int nb = sqlite3_column_bytes(c->pSrc, col);
+    c->nRead++;
+    if( t!=SQLITE_BLOB || (size_t)nb!=c->rowBytes || !pPix ){
+      b->zErrEnd = sqlite3_mprintf("ae_scores: row %lld of the source has "
+          "%s pixels; model '%s' takes BLOBs of %d bytes", c->nRead,
+          t==SQLITE_BLOB ? "a wrong number of" : t==SQLITE_NULL ? "NULL" : "non-BLOB",
+          c->m->zName, (int)c->rowBytes);
+      b->rcEnd = SQLITE_ERROR;
+      break;
+    }
+    if( p && b->n%SCORES_CHUNK==0 ){
+      pthread_mutex_lock(&p->mu);
+      here = p->nBacklog>=SCORES_BACKLOG*p->nThread;
+      pthread_mutex_unlock(&p->mu);
+    }
+    if( here ){
+      b->aErr[b->n] = aesql_score_error(c->m, pPix, c->aWork);
+    }else{
+      memcpy(b->aPix + (size_t)b->n*c->rowBytes, pPix, nb);
+    }
+    /* A view reads back a NULL rowid: number its rows like a query's. */
+    b->aKey[b->n] = c->hasRowid && sqlite3_column_type(c->pSrc, 0)!=SQLITE_NULL
+                  ? sqlite3_column_int64(c->pSrc, 0) : c->nRead;
+    b->n++;
+    if( p && b->n%SCORES_CHUNK==0 ) chunk_ready(c, b, b->n/SCORES_CHUNK - 1, here);
+  }
+  if( b->rcEnd!=SQLITE_OK ){
+    c->srcDone = 1;
+  }else if( rc==SQLITE_DONE ){
+    c->srcDone = 1;
+  }else if( rc!=SQLITE_ROW ){
+    b->zErrEnd = sqlite3_mprintf("ae_scores: cannot read the source: %s",
+                                 sqlite3_errmsg(sqlite3_db_handle(c->pSrc)));
+    b->rcEnd = rc;
+    c->srcDone = 1;
+  }
+  if( p ){
+    if( b->n%SCORES_CHUNK ) chunk_ready(c, b, b->n/SCORES_CHUNK, here);
+    pthread_mutex_lock(&p->mu);
+    b->nChunk = b->nReady;
+    b->filling = 0;
+    pthread_mutex_unlock(&p->mu);
+  }
+}
+
+/* Returns when every chunk of b is scored, scoring in this thread the
+** chunks no worker has taken and, after waiting SCORES_PATIENCE for it,
+** one a worker is still on (the system may have preempted the worker: it
+** would hold the whole pipeline up; its result, the same, is dropped).
+** With cancel, hands out nothing more and returns when no worker is on b.
+** Either way b leaves the queue. */
+static void block_wait(scores_cursor *c, scores_block *b, int cancel){
+  scores_pool *p = c->pPool;
+  struct timespec until;
+  int k, patient = 0;
+  if( !p || !b->queued ) return;
+  pthread_mutex_lock(&p->mu);
+  if( cancel ){
+    for(k=b->nTaken; k<b->nReady; k++) p->nBacklog -= b->aState[k]==CHUNK_FREE;
+    b->nTaken = b->nReady;
+    while( b->nBusy>0 ) pthread_cond_wait(&p->cvDone, &p->mu);
+  }
+  while( !cancel && b->nDone<b->nChunk ){
+    int iChunk = chunk_next(p, b);
+    if( iChunk<0 ){
+      if( !patient ){         /* the workers' chunks: wait, up to a point */
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += SCORES_PATIENCE;
+        if( until.tv_nsec>=1000000000 ){ until.tv_sec++; until.tv_nsec -= 1000000000; }
+        patient = 1;
+      }
+      if( pthread_cond_timedwait(&p->cvDone, &p->mu, &until)==0 ) continue;
+      for(k=0; k<b->nTaken && iChunk<0; k++){
+        if( b->aState[k]==CHUNK_TAKEN ) iChunk = k;
+      }
+      if( iChunk<0 ) continue;
+      patient = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    score_rows(b, iChunk*SCORES_CHUNK, chunk_end(b, iChunk), c->aWork, c->aOut);
+    pthread_mutex_lock(&p->mu);
+    chunk_keep(b, iChunk, c->aOut);
+  }
+  for(k=0; k<p->nQueue; k++){
+    if( p->aQueue[k]==b ){
+      memmove(&p->aQueue[k], &p->aQueue[k+1], sizeof(b)*(p->nQueue-k-1));
+      p->nQueue--;
+      break;
+    }
+  }
+  b->queued = 0;
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Raises the error that ends block b. */
+static int block_error(scores_cursor *c, scores_block *b){
+  sqlite3_vtab *pVtab = c->base.pVtab;
+  int rc = b->rcEnd;
+  sqlite3_free(pVtab->zErrMsg);
+  pVtab->zErrMsg = b->zErrEnd ? b->zErrEnd : sqlite3_mprintf("%s", sqlite3_errstr(rc));
+  b->zErrEnd = 0;
+  b->rcEnd = SQLITE_OK;
+  c->eof = 1;
+  return rc;
+}
+
+/* The pipeline's step, when the rows of the current block are returned
+** (or, with first, when both blocks have just been read): refills the
+** current block, then waits for the other, which becomes current. At the
+** end, sets eof or raises the error that ends it. */
+static int scoresAdvance(scores_cursor *c, int first){
+  scores_block *cur = &c->aBlk[c->iCur];
+  if( !first ){
+    if( cur->rcEnd!=SQLITE_OK ) return block_error(c, cur);
+    block_fill(c, cur, c->nCap);   /* empty once the source is done */
+    c->iCur ^= 1;
+    cur = &c->aBlk[c->iCur];
+  }
+  block_wait(c, cur, 0);
+  c->iBlk = 0;
+  if( cur->n==0 ){
+    if( cur->rcEnd!=SQLITE_OK ) return block_error(c, cur);
+    c->eof = 1;
+  }
+  return SQLITE_OK;
+}
+
+/* ---- the virtual table ---- */
 
 static int scoresConnect(sqlite3 *db, void *pAux, int argc,
                          const char *const*argv, sqlite3_vtab **ppVtab,
@@ -79,91 +468,96 @@ static int scoresOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
   return SQLITE_OK;
 }
 
+/* Stops the scoring in flight and frees what belongs to one scan; the
+** pool and the buffers stay for the next. */
 static void scoresReset(scores_cursor *c){
+  int k;
+  for(k=0; k<2; k++){
+    scores_block *b = &c->aBlk[k];
+    block_wait(c, b, 1);
+    block_quiet(c, b);      /* a worker whose chunk was taken over */
+    sqlite3_free(b->zErrEnd);
+    b->zErrEnd = 0;
+    b->rcEnd = SQLITE_OK;
+    b->n = 0;
+  }
   aesql_model_free(c->m);
   c->m = 0;
   sqlite3_finalize(c->pSrc);
   c->pSrc = 0;
-  sqlite3_free(c->aKey); c->aKey = 0;
-  sqlite3_free(c->aErr); c->aErr = 0;
-  sqlite3_free(c->aPix); c->aPix = 0;
-  sqlite3_free(c->aWork); c->aWork = 0;
-  c->nRead = 0;
-  c->nBlock = c->iBlock = 0;
+  c->nRead = c->iRow = 0;
+  c->iCur = c->iBlk = 0;
   c->srcDone = 0;
   c->eof = 1;
 }
 
 static int scoresClose(sqlite3_vtab_cursor *cur){
-  scoresReset((scores_cursor*)cur);
+  scores_cursor *c = (scores_cursor*)cur;
+  int k;
+  scoresReset(c);
+  pool_free(c->pPool);
+  for(k=0; k<2; k++){
+    sqlite3_free(c->aBlk[k].aKey);
+    sqlite3_free(c->aBlk[k].aErr);
+    sqlite3_free(c->aBlk[k].aPix);
+    sqlite3_free(c->aBlk[k].aState);
+  }
+  sqlite3_free(c->aWork);
   sqlite3_free(cur);
   return SQLITE_OK;
 }
 
-typedef struct score_job {
-  scores_cursor *c;
-  int i0, i1;
-  float *work;
-} score_job;
-
-static void *score_range(void *pArg){
-  score_job *j = pArg;
-  int i;
-  for(i=j->i0; i<j->i1; i++){
-    j->c->aErr[i] = aesql_score_error(j->c->m,
-                        j->c->aPix + (size_t)i*j->c->rowBytes, j->work);
+/* Threads to score with, the statement's own included. */
+static int scores_threads(void){
+  int n = aesql_blas_load(0)==0 ? aesql_blas_threads() : 0;
+  if( n<1 ){
+    long k = sysconf(_SC_NPROCESSORS_ONLN);
+    n = k>0 ? (int)k : 1;
   }
-  return 0;
+  return n>SCORES_MAXTHREADS ? SCORES_MAXTHREADS : n;
 }
 
-/* Reads and scores the next block of rows. */
-static int scoresFill(scores_cursor *c){
-  sqlite3_vtab *pVtab = c->base.pVtab;
-  int n = 0, rc = SQLITE_OK, t, col = c->hasRowid ? 1 : 0;
-  if( c->srcDone ){ c->nBlock = 0; c->eof = 1; return SQLITE_OK; }
-  while( n<SCORES_BLOCK && (rc = sqlite3_step(c->pSrc))==SQLITE_ROW ){
-    int nb = sqlite3_column_bytes(c->pSrc, col);
-    t = sqlite3_column_type(c->pSrc, col);
-    c->nRead++;
-    if( t!=SQLITE_BLOB || (size_t)nb!=c->rowBytes ){
-      sqlite3_free(pVtab->zErrMsg);
-      pVtab->zErrMsg = sqlite3_mprintf("ae_scores: row %lld of the source has "
-          "%s pixels; model '%s' takes BLOBs of %d bytes", c->nRead,
-          t==SQLITE_BLOB ? "a wrong number of" : t==SQLITE_NULL ? "NULL" : "non-BLOB",
-          c->m->zName, (int)c->rowBytes);
-      return SQLITE_ERROR;
+/* Sizes the blocks, the scratch and the pool for the model, keeping
+** what is big enough already. */
+static int scores_buffers(scores_cursor *c){
+  size_t nWork = aesql_score_work_floats(c->m);
+  int nCap = (int)(SCORES_BYTES / c->rowBytes), k, nThread;
+  if( nCap>SCORES_ROWS ) nCap = SCORES_ROWS;
+  if( nCap<1 ) nCap = 1;
+  if( nCap>c->nAllocRows || c->rowBytes*nCap>c->nAllocBytes ){
+    c->nAllocRows = 0;
+    c->nAllocBytes = 0;
+    for(k=0; k<2; k++){
+      scores_block *b = &c->aBlk[k];
+      sqlite3_free(b->aKey); sqlite3_free(b->aErr); sqlite3_free(b->aPix);
+      sqlite3_free(b->aState);
+      b->aKey = sqlite3_malloc64(sizeof(sqlite3_int64)*nCap);
+      b->aErr = sqlite3_malloc64(sizeof(double)*nCap);
+      b->aPix = sqlite3_malloc64(c->rowBytes*nCap);
+      b->aState = sqlite3_malloc64((nCap + SCORES_CHUNK - 1)/SCORES_CHUNK);
+      if( !b->aKey || !b->aErr || !b->aPix || !b->aState ) return SQLITE_NOMEM;
     }
-    memcpy(c->aPix + (size_t)n*c->rowBytes, sqlite3_column_blob(c->pSrc, col), nb);
-    c->aKey[n] = c->hasRowid ? sqlite3_column_int64(c->pSrc, 0) : c->nRead;
-    n++;
+    c->nAllocRows = nCap;
+    c->nAllocBytes = c->rowBytes*nCap;
   }
-  if( rc==SQLITE_DONE ) c->srcDone = 1;
-  if( rc!=SQLITE_ROW && rc!=SQLITE_DONE ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = sqlite3_mprintf("ae_scores: cannot read the source: %s",
-                                     sqlite3_errmsg(sqlite3_db_handle(c->pSrc)));
-    return rc;
+  c->nCap = nCap;
+  if( nWork>c->nWork ){
+    /* Workers get their scratch when they start: a bigger model restarts
+    ** them. */
+    pool_free(c->pPool);
+    c->pPool = 0;
+    sqlite3_free(c->aWork);
+    c->nWork = 0;
+    c->aWork = sqlite3_malloc64(sizeof(float)*nWork);
+    if( !c->aWork ) return SQLITE_NOMEM;
+    c->nWork = nWork;
   }
-  if( n>0 ){
-    pthread_t th[SCORES_MAXTHREADS];
-    score_job job[SCORES_MAXTHREADS];
-    int k, nT = c->nThread, started[SCORES_MAXTHREADS];
-    size_t wf = aesql_score_work_floats(c->m);
-    if( n < 256 ) nT = 1;   /* not worth a thread */
-    for(k=0; k<nT; k++){
-      job[k].c = c;
-      job[k].i0 = (int)((long long)n*k/nT);
-      job[k].i1 = (int)((long long)n*(k+1)/nT);
-      job[k].work = c->aWork + wf*k;
-      started[k] = k>0 && pthread_create(&th[k], 0, score_range, &job[k])==0;
-      if( k>0 && !started[k] ) score_range(&job[k]);
-    }
-    score_range(&job[0]);
-    for(k=1; k<nT; k++) if( started[k] ) pthread_join(th[k], 0);
+  nThread = scores_threads();
+  if( c->pPool && c->pPool->nThread!=nThread-1 ){
+    pool_free(c->pPool);
+    c->pPool = 0;
   }
-  c->nBlock = n;
-  c->iBlock = 0;
-  c->eof = n==0;
+  if( !c->pPool && nThread>1 ) return pool_new(nThread-1, c->nWork, &c->pPool);
   return SQLITE_OK;
 }
 
@@ -198,21 +592,24 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
     return rc==SQLITE_NOMEM ? rc : SQLITE_ERROR;
   }
   c->rowBytes = (size_t)c->m->nn.d * aesql_dtype_size(c->m->dtype);
-  c->nThread = aesql_blas_load(0)==0 ? aesql_blas_threads() : 1;
-  if( c->nThread<1 ) c->nThread = 1;
-  if( c->nThread>SCORES_MAXTHREADS ) c->nThread = SCORES_MAXTHREADS;
-  c->aKey = sqlite3_malloc64(sizeof(sqlite3_int64)*SCORES_BLOCK);
-  c->aErr = sqlite3_malloc64(sizeof(double)*SCORES_BLOCK);
-  c->aPix = sqlite3_malloc64(c->rowBytes*SCORES_BLOCK);
-  c->aWork = sqlite3_malloc64(sizeof(float)*aesql_score_work_floats(c->m)*c->nThread);
-  if( !c->aKey || !c->aErr || !c->aPix || !c->aWork ) return SQLITE_NOMEM;
-  return scoresFill(c);
+  rc = scores_buffers(c);
+  if( rc!=SQLITE_OK ) return rc;
+  c->eof = 0;
+  c->iCur = 0;
+  /* A short first block, handed out at once; the second is read while it
+  ** is scored. */
+  block_fill(c, &c->aBlk[0], c->nCap<SCORES_FIRST ? c->nCap : SCORES_FIRST);
+  if( c->aBlk[0].rcEnd==SQLITE_OK ) block_fill(c, &c->aBlk[1], c->nCap);
+  rc = scoresAdvance(c, 1);
+  if( rc==SQLITE_OK && !c->eof ) c->iRow = 1;
+  return rc;
 }
 
 static int scoresNext(sqlite3_vtab_cursor *cur){
   scores_cursor *c = (scores_cursor*)cur;
-  if( ++c->iBlock < c->nBlock ) return SQLITE_OK;
-  return scoresFill(c);
+  c->iRow++;
+  if( ++c->iBlk < c->aBlk[c->iCur].n ) return SQLITE_OK;
+  return scoresAdvance(c, 0);
 }
 
 static int scoresEof(sqlite3_vtab_cursor *cur){
@@ -221,17 +618,17 @@ static int scoresEof(sqlite3_vtab_cursor *cur){
 
 static int scoresColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   scores_cursor *c = (scores_cursor*)cur;
+  const scores_block *b = &c->aBlk[c->iCur];
   switch( i ){
-    case COL_KEY:   sqlite3_result_int64(ctx, c->aKey[c->iBlock]); break;
-    case COL_ERROR: sqlite3_result_double(ctx, c->aErr[c->iBlock]); break;
+    case COL_KEY:   sqlite3_result_int64(ctx, b->aKey[c->iBlk]); break;
+    case COL_ERROR: sqlite3_result_double(ctx, b->aErr[c->iBlk]); break;
     default: break;  /* the hidden arguments read back as NULL */
   }
   return SQLITE_OK;
 }
 
 static int scoresRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
-  scores_cursor *c = (scores_cursor*)cur;
-  *pRowid = c->nRead - c->nBlock + c->iBlock + 1;
+  *pRowid = ((scores_cursor*)cur)->iRow;
   return SQLITE_OK;
 }
 

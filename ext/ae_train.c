@@ -14,6 +14,7 @@
 */
 #include "ae_model.h"
 #include "ae_blas.h"
+#include "ae_fit.h"
 #include "ae_source.h"
 
 #include <math.h>
@@ -30,7 +31,7 @@ typedef struct train_opts {
   double validation_split;
   double learning_rate, beta_1, beta_2, epsilon;
   sqlite3_int64 seed;
-  int threads;          /* 0: leave OpenBLAS's setting */
+  int threads;          /* training threads; 0: one per core (ae_fit.h) */
   int shuffle;
   int progress;         /* 1, 0, or -1: when stderr is a terminal */
   int replace;
@@ -309,23 +310,6 @@ static void data_free(train_data *p){
   sqlite3_free(p->f32);
 }
 
-/* Fills X (n x d) with rows idx[0..n) of the data, scaled to the model's
-** units: bytes/255 exactly as the tutorial's X / 255 (computed in double,
-** rounded to float), float32 as is. */
-static void gather(const train_data *p, const float *lut, const uint32_t *idx,
-                   int n, float *X){
-  int r, i, d = p->d;
-  for(r=0; r<n; r++){
-    float *dst = X + (size_t)r*d;
-    if( p->dtype==AESQL_U8 ){
-      const unsigned char *src = p->u8 + (size_t)idx[r]*d;
-      for(i=0; i<d; i++) dst[i] = lut[src[i]];
-    }else{
-      memcpy(dst, p->f32 + (size_t)idx[r]*d, sizeof(float)*d);
-    }
-  }
-}
-
 /* ---- interrupts ----
 ** SQLite 3.40 has no sqlite3_is_interrupted(). While our caller's statement
 ** runs, an sqlite3_interrupt() leaves the connection's interrupt flag set,
@@ -460,23 +444,23 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   train_opts o;
   train_data data;
-  aesql_nn nn, grad;
+  aesql_nn nn;
   aesql_adam adam;
-  aesql_nn_work *work = 0;
+  aesql_nn_data xd;
+  aesql_fit *fit = 0;
   aesql_rng rng;
   sqlite3_stmt *pSrc = 0, *pPoll = 0;
   const char *zSource, *zWhy = 0;
   char *zSrcName = 0, *zName = 0, *zErr = 0;
   uint32_t *idx = 0;
-  float *X = 0, lut[256];
   epoch_rec *hist = 0;
-  int hidden, nTrain, nVal, e, i, rc, oldThreads = 0, progress;
+  int hidden, nTrain, nVal, e, i, rc, progress;
   double t0, trainSeconds = 0;
 
   memset(&data, 0, sizeof(data));
   memset(&nn, 0, sizeof(nn));
-  memset(&grad, 0, sizeof(grad));
   memset(&adam, 0, sizeof(adam));
+  memset(&xd, 0, sizeof(xd));
   memset(&o, 0, sizeof(o));
 
   if( sqlite3_value_type(argv[0])!=SQLITE_TEXT ){
@@ -534,42 +518,41 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                   : sqlite3_mprintf("%s_%d", zSrcName ? zSrcName : "query", hidden);
   if( !zName ){ sqlite3_result_error_nomem(ctx); goto done; }
 
-  /* Set up the model, optimiser and scratch space. */
-  if( aesql_nn_alloc(&nn, data.d, hidden) || aesql_nn_alloc(&grad, data.d, hidden)
+  /* Set up the model, the optimiser, the index of non-zero pixels and the
+  ** trainer: its threads and their scratch space (ae_fit.h). The thread
+  ** count it settles on goes into the stored options, for the record: the
+  ** model does not depend on it. */
+  aesql_nn_data_init(&xd, data.d, (size_t)data.n, data.u8, data.f32);
+  if( aesql_nn_alloc(&nn, data.d, hidden)
    || aesql_adam_init(&adam, aesql_nn_nparam(data.d, hidden),
                       (float)o.learning_rate, (float)o.beta_1, (float)o.beta_2,
                       (float)o.epsilon)
-   || !(work = aesql_nn_work_new(data.d, hidden, o.batch_size))
+   || aesql_nn_data_index(&xd, AESQL_NN_SPARSE_AUTO)
    || !(idx = sqlite3_malloc64(sizeof(uint32_t)*(size_t)data.n))
-   || !(X = sqlite3_malloc64(sizeof(float)*(size_t)o.batch_size*data.d))
-   || !(hist = sqlite3_malloc64(sizeof(epoch_rec)*(size_t)o.epochs)) ){
+   || !(hist = sqlite3_malloc64(sizeof(epoch_rec)*(size_t)o.epochs))
+   || !(fit = aesql_fit_new(&nn, &adam, &xd, o.batch_size, o.threads)) ){
     sqlite3_result_error_nomem(ctx);
     goto done;
   }
-  for(i=0; i<256; i++) lut[i] = (float)(i/255.0);
+  o.threads = aesql_fit_threads(fit);
+  for(i=nTrain; i<data.n; i++) idx[i] = (uint32_t)i;  /* held out, in order */
   aesql_rng_seed(&rng, (uint64_t)o.seed);
   aesql_nn_glorot(&nn, &rng);
   if( sqlite3_prepare_v2(db, "SELECT 1", -1, &pPoll, 0)!=SQLITE_OK ){
     sqlite3_result_error_code(ctx, SQLITE_NOMEM);
     goto done;
   }
-  if( o.threads ){
-    oldThreads = aesql_blas_threads();
-    aesql_blas_set_threads(o.threads);
-  }
   progress = o.progress>=0 ? o.progress : isatty(2);
 
   /* Train. */
   for(e=0; e<o.epochs; e++){
-    double tE = now_seconds(), sum = 0, vsum = 0;
+    double tE = now_seconds(), sum = 0;
     int b;
     for(i=0; i<nTrain; i++) idx[i] = (uint32_t)i;
     if( o.shuffle ) aesql_rng_shuffle(&rng, idx, (uint32_t)nTrain);
     for(b=0; b<nTrain; b+=o.batch_size){
       int n = nTrain-b < o.batch_size ? nTrain-b : o.batch_size;
-      double l;
-      gather(&data, lut, idx+b, n, X);
-      l = aesql_nn_grad(&nn, work, X, n, &grad);
+      double l = aesql_fit_grad(fit, idx+b, n);
       if( !isfinite(l) ){
         char *z = sqlite3_mprintf("ae_train: the loss became %s in epoch %d; "
                                   "try a smaller learning_rate (now %g)",
@@ -578,7 +561,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         sqlite3_free(z);
         goto done;
       }
-      aesql_adam_step(&adam, nn.param, grad.param);
+      aesql_fit_step(fit);
       sum += l*n;
       if( interrupted(pPoll) ){
         sqlite3_result_error(ctx, "ae_train: interrupted", -1);
@@ -586,14 +569,8 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         goto done;
       }
     }
-    for(b=0; b<nVal; b+=o.batch_size){
-      int n = nVal-b < o.batch_size ? nVal-b : o.batch_size;
-      for(i=0; i<n; i++) idx[i] = (uint32_t)(nTrain+b+i);
-      gather(&data, lut, idx, n, X);
-      vsum += aesql_nn_forward(&nn, work, X, n, 0, 0)*n;
-    }
     hist[e].loss = sum/nTrain;
-    hist[e].val_loss = nVal ? vsum/nVal : 0;
+    hist[e].val_loss = aesql_fit_loss(fit, idx+nTrain, nVal);
     hist[e].seconds = now_seconds() - tE;
     trainSeconds += hist[e].seconds;
     if( nVal && !isfinite(hist[e].val_loss) ){
@@ -633,7 +610,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_result_text(ctx, zName, -1, SQLITE_TRANSIENT);
 
 done:
-  if( oldThreads ) aesql_blas_set_threads(oldThreads);
+  aesql_fit_free(fit);         /* first: stops its threads, restores OpenBLAS's */
   sqlite3_finalize(pSrc);
   sqlite3_finalize(pPoll);
   sqlite3_free(zErr);
@@ -641,12 +618,10 @@ done:
   sqlite3_free(zName);
   sqlite3_free(o.zName);
   sqlite3_free(idx);
-  sqlite3_free(X);
   sqlite3_free(hist);
-  aesql_nn_work_free(work);
   aesql_adam_free(&adam);
   aesql_nn_free(&nn);
-  aesql_nn_free(&grad);
+  aesql_nn_data_free(&xd);
   data_free(&data);
 }
 

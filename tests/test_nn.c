@@ -3,7 +3,11 @@
 ** (central differences in double), the BLAS path against the naive
 ** reference, aesql_sgemm against aesql_sgemm_naive, Keras' Adam by hand,
 ** and a run against PyTorch's numbers (tests/fixtures/nn_torch.txt,
-** written by tests/torch_fixture.py; torch is not needed here).
+** written by tests/torch_fixture.py; torch is not needed here). Then the
+** training path: the index of non-zero pixels, the sparse and gathered
+** row passes against the naive reference, Adam in pieces, the thread pool
+** (ext/ae_pool.c) and data-parallel training (ext/ae_fit.c), which must
+** give the same bits for any number of threads.
 **
 **   make build/tests/test_nn && ./build/tests/test_nn
 **
@@ -17,6 +21,8 @@
 #pragma GCC diagnostic pop
 #include "../ext/ae_nn.h"
 #include "../ext/ae_blas.h"
+#include "../ext/ae_fit.h"
+#include "../ext/ae_pool.h"
 
 #include <stdint.h>
 
@@ -805,6 +811,476 @@ static void test_determinism(void){
   free(a); free(b);
 }
 
+/* ---------------------------------------------------------------- */
+/* 8. Batches as rows of a data set: the index of non-zero pixels, the
+** sparse and gathered first layer, parts of a batch, Adam in pieces */
+
+/* n rows of d bytes, a fraction `density` of them non-zero (1..255); row
+** 0 all zero, so that empty rows are covered. */
+static unsigned char *make_bytes(aesql_rng *r, int n, int d, double density){
+  unsigned char *p = malloc((size_t)n*d);
+  size_t i;
+  if( !p ) return 0;
+  for(i=0; i<(size_t)n*d; i++){
+    p[i] = i<(size_t)d || aesql_rng_uniform(r)>=density
+           ? 0 : (unsigned char)(1 + aesql_rng_below(r, 255));
+  }
+  return p;
+}
+
+static void test_byte_scale(void){
+  aesql_nn_data x;
+  int b, ok = 1, ok2 = 1;
+  aesql_nn_data_init(&x, 1, 0, (const unsigned char*)"", 0);
+  for(b=0; b<256; b++){
+    ok &= x.lut[b]==(float)(b/255.0);
+    ok2 &= (float)b/255.0f==(float)(b/255.0);
+  }
+  /* the tutorial's X / 255: NumPy divides float32 by 255 in float32, the
+  ** old gather rounded the double quotient; every byte gives the same */
+  CHECK("bytes: lut[b] = (float)(b/255.0) for every byte", ok);
+  CHECK("bytes: b/255.0f = (float)(b/255.0) for every byte (the gather)", ok2);
+}
+
+static void test_index(void){
+  aesql_rng r;
+  aesql_nn_data x;
+  unsigned char *u = 0, *big = 0;
+  float *f = 0;
+  int n = 50, d = 40, i, ok = 1;
+  size_t row, k = 0, cnt = 0;
+  aesql_rng_seed(&r, 3);
+  u = make_bytes(&r, n, d, 0.2);
+  f = malloc(sizeof(float)*n*d);
+  big = calloc(2, 70000);
+  if( !u || !f || !big ){ CHECK("index: alloc", 0); goto done; }
+  aesql_nn_data_init(&x, d, n, u, 0);
+  CHECK("index: ALWAYS builds it", aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS)==0
+        && x.nz && x.nzStart);
+  for(row=0; row<(size_t)n; row++){
+    size_t j = x.nzStart[row];
+    for(i=0; i<d; i++){
+      if( u[row*d + i] ){
+        cnt++;
+        ok &= j<x.nzStart[row+1] && x.nz[j]==i;
+        j++;
+      }
+    }
+    ok &= j==x.nzStart[row+1];
+  }
+  CHECK("index: lists every non-zero pixel of every row, ascending", ok
+        && x.nzStart[0]==0 && x.nzStart[1]==0 && x.nzStart[n]==cnt);
+  /* 20% non-zero: AUTO indexes; 100%: it does not */
+  CHECK("index: AUTO on 20% non-zero indexes",
+        aesql_nn_data_index(&x, AESQL_NN_SPARSE_AUTO)==0 && x.nz);
+  CHECK("index: NEVER drops it", aesql_nn_data_index(&x, AESQL_NN_SPARSE_NEVER)==0
+        && x.nz==0 && x.nzStart==0);
+  for(i=0; i<n*d; i++) u[i] = 1;
+  CHECK("index: AUTO on dense bytes does not index",
+        aesql_nn_data_index(&x, AESQL_NN_SPARSE_AUTO)==0 && x.nz==0);
+  aesql_nn_data_free(&x);
+  /* floats: -0.0 is a zero */
+  for(i=0; i<n*d; i++) f[i] = i%3==0 ? 0.5f : i%3==1 ? 0.0f : -0.0f;
+  aesql_nn_data_init(&x, d, n, 0, f);
+  aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS);
+  for(row=0, ok=1; x.nz && row<(size_t)n; row++){
+    for(k=x.nzStart[row]; k<x.nzStart[row+1]; k++) ok &= f[row*d + x.nz[k]]==0.5f;
+  }
+  CHECK("index: floats, -0.0 and 0.0 left out", x.nz && ok
+        && x.nzStart[n]==(size_t)(n*d + 2)/3);
+  aesql_nn_data_free(&x);
+  aesql_nn_data_free(&x);                 /* twice is harmless */
+  /* more than 65536 pixels: no index (16-bit positions) */
+  aesql_nn_data_init(&x, 70000, 2, big, 0);
+  CHECK("index: none above 65536 pixels",
+        aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS)==0 && x.nz==0);
+  aesql_nn_data_init(&x, d, 0, u, 0);
+  CHECK("index: none for no rows", aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS)==0
+        && x.nz==0);
+done:
+  free(u); free(f); free(big);
+}
+
+/* Rows idx[0..n) of x as a dense float matrix: the naive path's input. */
+static void rows_dense(const aesql_nn_data *x, const uint32_t *idx, int n, float *X){
+  int r, i;
+  for(r=0; r<n; r++){
+    for(i=0; i<x->d; i++){
+      size_t o = (size_t)idx[r]*x->d + i;
+      X[(size_t)r*x->d + i] = x->u8 ? (float)(x->u8[o]/255.0) : x->f32[o];
+    }
+  }
+}
+
+/* max |a-b| over each of the four tensors, as a fraction of max |ref| */
+static double grad_rel(const aesql_nn *a, const aesql_nn *ref, char *zWhich){
+  const char *tname[4] = {"w1", "b1", "w2", "b2"};
+  double worst = 0.0;
+  int t;
+  for(t=0; t<4; t++){
+    const float *p = t==0 ? a->w1 : t==1 ? a->b1 : t==2 ? a->w2 : a->b2;
+    const float *q = t==0 ? ref->w1 : t==1 ? ref->b1 : t==2 ? ref->w2 : ref->b2;
+    size_t cnt = t==0 || t==2 ? (size_t)a->d*a->h : t==1 ? (size_t)a->h : (size_t)a->d;
+    double m = max_abs(q, cnt), e = max_diff(p, q, cnt)/(m>0 ? m : 1.0);
+    if( !(e<=worst) ){ worst = isnan(e) ? INFINITY : e; strcpy(zWhich, tname[t]); }
+  }
+  return worst;
+}
+
+/* The row path (sparse when indexed, gathered otherwise) against the naive
+** reference on n random rows of a data set of 3n rows, bytes or floats. */
+static void test_rows(int n, int d, int h, double density, int isF32, int mode){
+  const char *zMode = mode==AESQL_NN_SPARSE_NEVER ? "gathered" : "sparse";
+  aesql_rng r;
+  aesql_nn_data x;
+  aesql_nn nn, gn, gr, gp;
+  aesql_nn_work *w = 0, *ws = 0;
+  unsigned char *u = 0;
+  float *f = 0, *X = 0;
+  uint32_t *idx = 0;
+  int N = 3*n, i, ok;
+  size_t p, np = aesql_nn_nparam(d, h);
+  double ln, sse, sse2, e, fwd;
+  char z[200], zw[8] = "";
+
+  memset(&x, 0, sizeof(x));
+  aesql_rng_seed(&r, 500 + n + d + h);
+  u = make_bytes(&r, N, d, density);
+  f = malloc(sizeof(float)*N*d);
+  X = malloc(sizeof(float)*n*d);
+  idx = malloc(sizeof(uint32_t)*N);
+  if( !u || !f || !X || !idx || aesql_nn_alloc(&nn, d, h) || aesql_nn_alloc(&gn, d, h)
+   || aesql_nn_alloc(&gr, d, h) || aesql_nn_alloc(&gp, d, h)
+   || !(w = aesql_nn_work_new(d, h, n)) || !(ws = aesql_nn_work_new(d, h, n/3 + 1)) ){
+    CHECK("rows: alloc", 0);
+    goto done;
+  }
+  for(i=0; i<N*d; i++) f[i] = u[i] ? (float)(aesql_rng_uniform(&r)*2.0 - 0.5) : 0.0f;
+  aesql_nn_data_init(&x, d, N, isF32 ? 0 : u, isF32 ? f : 0);
+  if( aesql_nn_data_index(&x, mode) ){ CHECK("rows: index", 0); goto done; }
+  model_init(&nn, &r, 0.1);
+  for(i=0; i<N; i++) idx[i] = i;
+  aesql_rng_shuffle(&r, idx, N);
+  idx[n/2] = 0;                           /* an all-zero row in the batch */
+  for(i=0; i<N; i++) if( i!=n/2 && idx[i]==0 ) idx[i] = idx[n/2 + 1 + (i==n/2+1)];
+  rows_dense(&x, idx, n, X);
+
+  ln = aesql_nn_grad_naive(&nn, X, n, &gn);
+  sse = aesql_nn_grad_rows(&nn, w, &x, idx, n, n, &gr, 0);
+  /* as in the BLAS path: the loss to rel 1e-5, each gradient tensor to
+  ** 2e-5 of its largest value (sums of <= d or <= n float products) */
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: loss = naive (rel 1e-5)",
+           zMode, isF32 ? "f32" : "u8", n, d, h);
+  CHECK_NEAR(z, sse/((double)n*d), ln, 1e-5*ln);
+  e = grad_rel(&gr, &gn, zw);
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: gradient = naive (2e-5 of max)",
+           zMode, isF32 ? "f32" : "u8", n, d, h);
+  printf("# rows %s %s %dx%dx%d: worst gradient error %.2e of max (%s)\n",
+         zMode, isF32 ? "f32" : "u8", n, d, h, e, zw);
+  check_report(e<=2e-5, z, "worst %.3g of max, in %s", e, zw);
+  /* the validation pass, through a work of n/3+1 rows: in pieces */
+  fwd = aesql_nn_sse_rows(&nn, ws, &x, idx, n);
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: sse_rows in pieces = naive loss (rel 1e-5)",
+           zMode, isF32 ? "f32" : "u8", n, d, h);
+  CHECK_NEAR(z, fwd/((double)n*d), ln, 1e-5*ln);
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: sse_rows = grad_rows' sse (rel 1e-12)",
+           zMode, isF32 ? "f32" : "u8", n, d, h);
+  CHECK_NEAR(z, aesql_nn_sse_rows(&nn, w, &x, idx, n), sse, 1e-12*sse);
+
+  /* two parts of the batch add up to the batch: the loss up to rounding
+  ** (double sums; and sgemm, in the gathered path, may round a row's
+  ** products differently for another number of rows: measured 3e-9),
+  ** gradients up to float rounding (2e-5 of max) */
+  sse2 = aesql_nn_grad_rows(&nn, w, &x, idx, n/3, n, &gp, 0);
+  for(p=0; p<np; p++) gn.param[p] = gp.param[p];
+  sse2 += aesql_nn_grad_rows(&nn, w, &x, idx + n/3, n - n/3, n, &gp, 0);
+  for(p=0; p<np; p++) gn.param[p] += gp.param[p];
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: two parts' sse add up (rel 1e-7)",
+           zMode, isF32 ? "f32" : "u8", n, d, h);
+  CHECK_NEAR(z, sse2, sse, 1e-7*sse);
+  e = grad_rel(&gn, &gr, zw);
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: two parts' gradients add up (2e-5 of max)",
+           zMode, isF32 ? "f32" : "u8", n, d, h);
+  check_report(e<=2e-5, z, "worst %.3g of max, in %s", e, zw);
+  /* the same two parts, the second added by grad_rows itself (add = 1) */
+  for(p=0; p<np; p++) gp.param[p] = NAN;
+  sse2 = aesql_nn_grad_rows(&nn, w, &x, idx, n/3, n, &gp, 0);
+  sse2 += aesql_nn_grad_rows(&nn, w, &x, idx + n/3, n - n/3, n, &gp, 1);
+  e = grad_rel(&gp, &gr, zw);
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: a part added to another (add = 1) "
+           "= the batch (2e-5 of max; sse rel 1e-7)", zMode, isF32 ? "f32" : "u8", n, d, h);
+  check_report(e<=2e-5 && fabs(sse2 - sse)<=1e-7*sse, z, "worst %.3g of max, in %s; "
+               "sse %.9g want %.9g", e, zw, sse2, sse);
+
+  /* bad sizes */
+  ok = isnan(aesql_nn_grad_rows(&nn, ws, &x, idx, n, n, &gp, 0))   /* n > max_n */
+    && isnan(aesql_nn_grad_rows(&nn, w, &x, idx, n, n-1, &gp, 0))  /* n > nAll */
+    && aesql_nn_grad_rows(&nn, w, &x, idx, 0, n, &gp, 0)==0.0 && max_abs(gp.param, np)==0.0;
+  snprintf(z, sizeof(z), "rows %s %s %dx%dx%d: bad sizes give NaN, no rows a zero gradient",
+           zMode, isF32 ? "f32" : "u8", n, d, h);
+  CHECK(z, ok);
+done:
+  free(u); free(f); free(X); free(idx);
+  aesql_nn_data_free(&x);
+  aesql_nn_free(&nn); aesql_nn_free(&gn); aesql_nn_free(&gr); aesql_nn_free(&gp);
+  aesql_nn_work_free(w); aesql_nn_work_free(ws);
+}
+
+/* Adam in pieces, over ranges, adding gradients: the same bits as one
+** aesql_adam_step() with the gradients added beforehand in that order. */
+static void test_adam_pieces(void){
+  enum { NP = 1234 };
+  aesql_adam a, b;
+  aesql_rng r;
+  float p[NP], q[NP], g[3][NP], s[NP];
+  const float *gs[3] = {g[0], g[1], g[2]};
+  int i, t, ok = 1;
+  aesql_rng_seed(&r, 11);
+  if( aesql_adam_init(&a, NP, 0.01f, 0.9f, 0.999f, 1e-7f)
+   || aesql_adam_init(&b, NP, 0.01f, 0.9f, 0.999f, 1e-7f) ){
+    CHECK("adam pieces: init", 0);
+    return;
+  }
+  fill_uniform(&r, p, NP, -1.0, 1.0);
+  memcpy(q, p, sizeof(p));
+  for(t=0; t<4; t++){
+    int ng = t%2 ? 3 : 2;
+    float lr;
+    for(i=0; i<3; i++) fill_uniform(&r, g[i], NP, -0.1, 0.1);
+    for(i=0; i<NP; i++){ s[i] = g[0][i] + g[1][i]; if( ng==3 ) s[i] += g[2][i]; }
+    aesql_adam_step(&a, p, s);
+    lr = aesql_adam_next(&b);
+    aesql_adam_update(&b, lr, q, gs, ng, 700, NP+5);   /* clipped to n */
+    aesql_adam_update(&b, lr, q, gs, ng, 0, 100);
+    aesql_adam_update(&b, lr, q, gs, ng, 100, 700);
+  }
+  ok = memcmp(p, q, sizeof(p))==0 && memcmp(a.m, b.m, NP*sizeof(float))==0
+    && memcmp(a.v, b.v, NP*sizeof(float))==0 && a.t==b.t;
+  CHECK("adam pieces: 3 ranges, 2 or 3 gradients = one step on their sum, bit for bit", ok);
+  aesql_adam_free(&a); aesql_adam_free(&b);
+}
+
+/* ---------------------------------------------------------------- */
+/* 9. The thread pool and data-parallel training */
+
+typedef struct pool_probe {
+  int run;                      /* the run's number, set by the caller */
+  int nThread;
+  int unit[64*16];              /* unit u writes unit[16*u]: own lines */
+  int bad;                      /* a thread number out of range */
+} pool_probe;
+
+static void pool_probe_task(void *arg, int u, int t){
+  pool_probe *p = arg;
+  p->unit[16*u] += p->run;
+  if( t<0 || t>=p->nThread ) p->bad = 1;
+}
+
+static void test_pool(void){
+  int nt;
+  for(nt=1; nt<=4; nt++){
+    aesql_pool *pool = aesql_pool_new(nt);
+    pool_probe pr;
+    char z[160];
+    int k, u, ok = 1;
+    memset(&pr, 0, sizeof(pr));
+    if( !pool ){ CHECK("pool: new", 0); return; }
+    pr.nThread = nt;
+    snprintf(z, sizeof(z), "pool of %d: has %d threads", nt, nt);
+    CHECK(z, aesql_pool_threads(pool)==nt);
+    for(k=1; k<=3000; k++){
+      int nUnit = 1 + k%64;
+      pr.run = k;
+      aesql_pool_run(pool, nUnit, pool_probe_task, &pr);
+      /* each unit run once, and done when run returns */
+      for(u=0; u<64; u++){
+        ok &= pr.unit[16*u]==(u<nUnit ? k : 0);
+        pr.unit[16*u] = 0;
+      }
+      if( k==1000 || k==2000 ) usleep(20000);   /* let the workers sleep */
+    }
+    aesql_pool_run(pool, 0, pool_probe_task, &pr);
+    snprintf(z, sizeof(z), "pool of %d: 3000 runs of 1 to 64 units, each unit "
+             "once, done when run returns, also after sleeping", nt);
+    CHECK(z, ok && !pr.bad);
+    aesql_pool_free(pool);
+  }
+  /* made, run and freed at once, many times: the stop must reach a worker
+  ** that comes late to the last run (it once could miss it, and hang) */
+  {
+    pool_probe pr;
+    int c, u, ok = 1;
+    memset(&pr, 0, sizeof(pr));
+    pr.nThread = 8;
+    pr.run = 1;
+    for(c=0; c<2000; c++){
+      aesql_pool *pool = aesql_pool_new(2 + c%4);
+      if( !pool ){ ok = 0; break; }
+      aesql_pool_run(pool, 2 + c%3, pool_probe_task, &pr);
+      aesql_pool_free(pool);
+      for(u=0; u<64; u++){
+        ok &= pr.unit[16*u]==(u<2 + c%3);
+        pr.unit[16*u] = 0;
+      }
+    }
+    CHECK("pool: 2000 pools made, run once and freed (no hang, each unit once)",
+          ok && !pr.bad);
+  }
+  aesql_pool_free(0);
+  CHECK("pool: 0 threads means 1", aesql_pool_threads(0)==1);
+}
+
+/* Trains 784-32-784 on nRows MNIST-like rows (the last fifth held out) for
+** 2 epochs of batch 256 with nThread threads: the fit path. With nThread 0
+** instead the plain path: one aesql_nn_grad() per batch on gathered rows.
+** Writes the parameters, moments and losses. */
+static int fit_run(int nThread, int isF32, float *out, double *losses, int *pThreads){
+  enum { D = 784, H = 32, N = 900, B = 256, E = 2 };
+  const int nTrain = N*4/5, nVal = N - nTrain;
+  size_t np = aesql_nn_nparam(D, H);
+  aesql_rng r;
+  aesql_nn nn, g;
+  aesql_adam a;
+  aesql_nn_data x;
+  aesql_fit *fit = 0;
+  aesql_nn_work *w = 0;
+  unsigned char *u = 0;
+  float *f = 0, *X = 0;
+  uint32_t *idx = malloc(sizeof(uint32_t)*N);
+  int e, b, i, k = 0, rc = 1;
+  memset(&nn, 0, sizeof(nn)); memset(&g, 0, sizeof(g)); memset(&a, 0, sizeof(a));
+  memset(&x, 0, sizeof(x));
+  aesql_rng_seed(&r, 2024);
+  u = make_bytes(&r, N, D, 0.2);
+  f = malloc(sizeof(float)*N*D);
+  X = malloc(sizeof(float)*B*D);
+  if( !u || !f || !X || !idx ) goto done;
+  for(i=0; i<N*D; i++) f[i] = (float)(u[i]/255.0);
+  aesql_nn_data_init(&x, D, N, isF32 ? 0 : u, isF32 ? f : 0);
+  if( aesql_nn_alloc(&nn, D, H) || aesql_nn_alloc(&g, D, H)
+   || aesql_adam_init(&a, np, 0.001f, 0.9f, 0.999f, 1e-7f)
+   || aesql_nn_data_index(&x, AESQL_NN_SPARSE_AUTO) ) goto done;
+  if( nThread>0 ){
+    if( !(fit = aesql_fit_new(&nn, &a, &x, B, nThread)) ) goto done;
+    *pThreads = aesql_fit_threads(fit);
+  }else if( !(w = aesql_nn_work_new(D, H, B)) ){
+    goto done;
+  }
+  aesql_nn_glorot(&nn, &r);
+  for(i=nTrain; i<N; i++) idx[i] = i;
+  for(e=0; e<E; e++){
+    for(i=0; i<nTrain; i++) idx[i] = i;
+    aesql_rng_shuffle(&r, idx, nTrain);
+    for(b=0; b<nTrain; b+=B){
+      int n = nTrain-b < B ? nTrain-b : B;
+      if( fit ){
+        losses[k++] = aesql_fit_grad(fit, idx+b, n);
+        aesql_fit_step(fit);
+      }else{
+        rows_dense(&x, idx+b, n, X);
+        losses[k++] = aesql_nn_grad(&nn, w, X, n, &g);
+        aesql_adam_step(&a, nn.param, g.param);
+      }
+    }
+    if( fit ){
+      losses[k++] = aesql_fit_loss(fit, idx+nTrain, nVal);
+    }else{
+      double s = 0.0;
+      for(b=0; b<nVal; b+=B){
+        int n = nVal-b < B ? nVal-b : B;
+        rows_dense(&x, idx+nTrain+b, n, X);
+        s += aesql_nn_forward(&nn, w, X, n, 0, 0)*n;
+      }
+      losses[k++] = s/nVal;
+    }
+  }
+  memcpy(out, nn.param, np*sizeof(float));
+  memcpy(out + np, a.m, np*sizeof(float));
+  memcpy(out + 2*np, a.v, np*sizeof(float));
+  rc = 0;
+done:
+  aesql_fit_free(fit);
+  aesql_nn_work_free(w);
+  aesql_nn_data_free(&x);
+  aesql_adam_free(&a);
+  aesql_nn_free(&nn); aesql_nn_free(&g);
+  free(u); free(f); free(X); free(idx);
+  return rc;
+}
+
+static void test_fit(void){
+  enum { NL = 8 };     /* per epoch: 3 batches' losses, then val_loss */
+  size_t np = aesql_nn_nparam(784, 32), p;
+  float *a = malloc(3*np*sizeof(float)), *b = malloc(3*np*sizeof(float));
+  float *c = malloc(3*np*sizeof(float));
+  double la[NL] = {0}, lb[NL] = {0}, lc[NL] = {0}, worst = 0.0, wl = 0.0;
+  int t, got = 0, blas0 = aesql_blas_threads(), blasIn = -1;
+  static const int threads[] = {2, 3, 8, 2};
+  char z[160];
+  if( !a || !b || !c || fit_run(1, 0, a, la, &got) ){
+    CHECK("fit: run with 1 thread", 0);
+    goto done;
+  }
+  CHECK("fit: 1 thread", got==1);
+  /* every thread count, and a second run: the same bits */
+  for(t=0; t<4; t++){
+    /* no more threads than parts of a batch of 256 */
+    int nPart = (256 + AESQL_FIT_PART_ROWS - 1)/AESQL_FIT_PART_ROWS, want;
+    if( nPart>AESQL_FIT_MAX_PARTS ) nPart = AESQL_FIT_MAX_PARTS;
+    want = threads[t]>nPart ? nPart : threads[t];
+    memset(b, 0, 3*np*sizeof(float));
+    if( fit_run(threads[t], 0, b, lb, &got) ){ CHECK("fit: run", 0); goto done; }
+    snprintf(z, sizeof(z), "fit: %d threads asked, %d used; parameters, moments "
+             "and losses bit-identical to 1 thread", threads[t], want);
+    check_report(got==want && memcmp(a, b, 3*np*sizeof(float))==0
+                 && memcmp(la, lb, sizeof(la))==0, z, "threads %d", got);
+  }
+  CHECK("fit: training lowers the loss and val_loss", la[6] < la[0] && la[7] < la[3]);
+  /* OpenBLAS runs single-threaded while a fit exists, then is restored */
+  {
+    aesql_nn nn;
+    aesql_adam ad;
+    aesql_nn_data x;
+    unsigned char px[64] = {0};
+    aesql_fit *f;
+    aesql_nn_alloc(&nn, 8, 2);
+    aesql_adam_init(&ad, aesql_nn_nparam(8, 2), 0.001f, 0.9f, 0.999f, 1e-7f);
+    aesql_nn_data_init(&x, 8, 8, px, 0);
+    f = aesql_fit_new(&nn, &ad, &x, 8, 0);
+    if( f ) blasIn = aesql_blas_threads();
+    CHECK("fit: batch of 8 rows, one part, one thread", f && aesql_fit_threads(f)==1);
+    aesql_fit_free(f);
+    check_report(blasIn==1 && aesql_blas_threads()==blas0,
+                 "fit: OpenBLAS single-threaded during a fit, restored after",
+                 "during %d, after %d, before %d", blasIn, aesql_blas_threads(), blas0);
+    aesql_adam_free(&ad);
+    aesql_nn_free(&nn);
+  }
+  /* floats: the same computation from the same values */
+  if( fit_run(2, 1, b, lb, &got) ){ CHECK("fit: f32 run", 0); goto done; }
+  CHECK("fit: float pixels give the same bits as bytes", memcmp(a, b, 3*np*sizeof(float))==0);
+  /* against one BLAS pass per batch: other sums, other rounding. After 8
+  ** Adam steps of lr 1e-3 the parameters agree to ~1e-7 (measured); each
+  ** step moves a parameter by at most ~lr, so 1e-5 is 1% of one step.
+  ** Losses agree to rel 1e-5, as the row path and the BLAS path do. */
+  if( fit_run(0, 0, c, lc, &got) ){ CHECK("fit: plain run", 0); goto done; }
+  for(p=0; p<np; p++){
+    double e = fabs((double)a[p] - c[p]);
+    if( !(e<=worst) ) worst = isnan(e) ? INFINITY : e;
+  }
+  for(t=0; t<NL; t++){
+    double e = fabs(la[t] - lc[t])/lc[t];
+    if( !(e<=wl) ) wl = isnan(e) ? INFINITY : e;
+  }
+  printf("# fit vs one BLAS pass per batch: max |dp| %.2e, worst loss rel %.2e\n", worst, wl);
+  check_report(worst<=1e-5, "fit: parameters near one BLAS pass per batch (abs 1e-5)",
+               "max |dp| %.3g", worst);
+  check_report(wl<=1e-5, "fit: losses near one BLAS pass per batch (rel 1e-5)",
+               "worst %.3g", wl);
+done:
+  free(a); free(b); free(c);
+}
+
 int main(void){
   const char *zWhy = 0;
   if( aesql_blas_load(&zWhy) ){
@@ -823,5 +1299,17 @@ int main(void){
   test_adam_hand();
   test_torch();
   test_determinism();
+  test_byte_scale();
+  test_index();
+  test_rows(37, 50, 9, 0.3, 0, AESQL_NN_SPARSE_ALWAYS);   /* h < 16: scalar lanes */
+  test_rows(33, 30, 20, 0.5, 1, AESQL_NN_SPARSE_ALWAYS);  /* 16 + 4 */
+  test_rows(40, 64, 48, 1.0, 0, AESQL_NN_SPARSE_ALWAYS);  /* 32 + 16, no zeros */
+  test_rows(256, 784, 32, 0.2, 0, AESQL_NN_SPARSE_AUTO);  /* the tutorial's */
+  test_rows(256, 784, 32, 0.2, 1, AESQL_NN_SPARSE_AUTO);
+  test_rows(64, 784, 32, 0.2, 0, AESQL_NN_SPARSE_NEVER);  /* gathered, sgemm */
+  test_rows(37, 50, 9, 0.3, 1, AESQL_NN_SPARSE_NEVER);
+  test_adam_pieces();
+  test_pool();
+  test_fit();
   return check_done();
 }

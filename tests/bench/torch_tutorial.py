@@ -174,6 +174,7 @@ def main():
     # ---- training -----------------------------------------------------
     loss = val_loss = float("nan")
     t_train = time.perf_counter()
+    epoch_times = []
     for epoch in range(1, ARGS.epochs + 1):
         t_ep = time.perf_counter()
         model.train()
@@ -196,6 +197,7 @@ def main():
                     xv = X_val[i:i + 8192]
                     s += torch.nn.functional.mse_loss(model(xv), xv, reduction="sum").item()
                 val_loss = s / (n_val * 784)
+        epoch_times.append(time.perf_counter() - t_ep)
         if not ARGS.quiet:
             print("epoch %d/%d loss=%.6f val_loss=%.6f seconds=%.3f"
                   % (epoch, ARGS.epochs, loss, val_loss, time.perf_counter() - t_ep))
@@ -204,6 +206,8 @@ def main():
     print("hidden=%d" % ARGS.hidden)
     print("train_seconds=%.3f" % train_seconds)
     print("epoch_seconds=%.4f" % (train_seconds / max(ARGS.epochs, 1)))
+    if epoch_times:
+        print("epoch_seconds_median=%.4f" % float(np.median(epoch_times)))
     print("final_loss=%.6f" % loss)
     print("final_val_loss=%.6f" % val_loss)
 

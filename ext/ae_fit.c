@@ -1,0 +1,203 @@
+/*
+** Data-parallel mini-batch training (declared in ae_fit.h).
+**
+** A step is two runs of the pool (ae_pool.c). In the first, the units are
+** the parts of the batch, each going through aesql_nn_grad_rows() in
+** passes of up to AESQL_FIT_PASS_ROWS rows, the first writing the part's
+** own gradient and the others adding to it, with the scratch of the
+** thread that claimed the part. Between the runs the caller adds up the
+** loss, so that it can stop before
+** a non-finite loss reaches the weights, and may poll for interrupts. In
+** the second run the units are ranges of the parameters, to which Adam is
+** applied, adding the parts' gradients in part order as it goes
+** (aesql_adam_update). Validation's units are parts of the rows, each
+** part's sum of squared errors into its own slot.
+**
+** Nothing here knows about SQLite; memory comes from the C library, as in
+** ae_nn.c, and none is allocated after aesql_fit_new().
+*/
+#include "ae_fit.h"
+#include "ae_pool.h"
+#include "ae_blas.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Rows of a part of the validation pass (aesql_nn_sse_rows takes them
+** AESQL_FIT_PASS_ROWS at a time). */
+#define FIT_VAL_ROWS 256
+
+struct aesql_fit {
+  aesql_nn *nn;
+  aesql_adam *opt;
+  const aesql_nn_data *x;
+  aesql_pool *pool;
+  int nThread;
+  int maxBatch;
+  int nGrad;             /* gradients: the parts of a full batch */
+  int nSse;              /* slots in aSse */
+  int nChunk;            /* ranges of parameters for Adam */
+  int blasThreads;       /* OpenBLAS's thread count before, to restore */
+  aesql_nn_work **aWork; /* nThread: each thread's scratch */
+  aesql_nn *aGrad;       /* nGrad: part j's gradient */
+  const float **aG;      /* nGrad: their parameters, for Adam */
+  double *aSse;          /* nSse: part j's sum of squared errors */
+  /* The run in progress. */
+  const uint32_t *idx;
+  int n;                 /* rows */
+  int nPart;             /* parts */
+  float lr_t;
+};
+
+/* Parts of a batch of n rows: one per AESQL_FIT_PART_ROWS rows, rounded
+** up, and at most AESQL_FIT_MAX_PARTS. */
+static int fit_parts(int n){
+  int k = (n + AESQL_FIT_PART_ROWS - 1)/AESQL_FIT_PART_ROWS;
+  return k<1 ? 1 : k>AESQL_FIT_MAX_PARTS ? AESQL_FIT_MAX_PARTS : k;
+}
+
+/* Rows [lo, hi) of part j of k of n rows. */
+static void fit_rows(int n, int j, int k, int *lo, int *hi){
+  *lo = (int)((long long)n*j/k);
+  *hi = (int)((long long)n*(j+1)/k);
+}
+
+/* Unit j: part j of the batch, in passes, with thread t's scratch. */
+static void fit_grad_task(void *arg, int j, int t){
+  aesql_fit *f = arg;
+  double sse = 0.0;
+  int lo, hi, q, nPass, a, b;
+  fit_rows(f->n, j, f->nPart, &lo, &hi);
+  nPass = (hi - lo + AESQL_FIT_PASS_ROWS - 1)/AESQL_FIT_PASS_ROWS;
+  for(q=0; q<nPass; q++){
+    fit_rows(hi - lo, q, nPass, &a, &b);
+    sse += aesql_nn_grad_rows(f->nn, f->aWork[t], f->x, f->idx + lo + a,
+                              b - a, f->n, &f->aGrad[j], q>0);
+  }
+  f->aSse[j] = sse;
+}
+
+static void fit_loss_task(void *arg, int j, int t){
+  aesql_fit *f = arg;
+  int lo, hi;
+  fit_rows(f->n, j, f->nPart, &lo, &hi);
+  f->aSse[j] = aesql_nn_sse_rows(f->nn, f->aWork[t], f->x, f->idx + lo,
+                                 hi - lo);
+}
+
+/* Unit j: range j of nChunk of the parameters, in blocks of 16 (64 bytes,
+** so that no two threads write one cache line). */
+static void fit_step_task(void *arg, int j, int t){
+  aesql_fit *f = arg;
+  size_t np = f->opt->n, nb = (np + 15)/16;
+  size_t lo = nb*j/f->nChunk*16, hi = nb*(j+1)/f->nChunk*16;
+  (void)t;
+  if( hi>np ) hi = np;
+  aesql_adam_update(f->opt, f->lr_t, f->nn->param, f->aG, f->nPart, lo, hi);
+}
+
+aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
+                         const aesql_nn_data *x, int maxBatch, int nThread){
+  aesql_fit *f;
+  int i;
+  if( maxBatch<1 || x->d!=nn->d || opt->n!=aesql_nn_nparam(nn->d, nn->h) ){
+    return 0;
+  }
+  f = calloc(1, sizeof(*f));
+  if( f==0 ) return 0;
+  f->nn = nn;
+  f->opt = opt;
+  f->x = x;
+  f->maxBatch = maxBatch;
+  f->nGrad = fit_parts(maxBatch);
+  /* validation: parts of FIT_VAL_ROWS rows over at most every row of x */
+  f->nSse = (int)((x->n + FIT_VAL_ROWS - 1)/FIT_VAL_ROWS);
+  if( f->nSse<f->nGrad ) f->nSse = f->nGrad;
+  /* Adam: ranges of at least 4096 parameters, a few per thread */
+  f->nChunk = (int)(opt->n/4096 < 32 ? opt->n/4096 : 32);
+  if( f->nChunk<1 ) f->nChunk = 1;
+  if( nThread<=0 ){
+    long nCpu = sysconf(_SC_NPROCESSORS_ONLN);
+    nThread = nCpu>0 ? (int)(nCpu<256 ? nCpu : 256) : 1;
+  }
+  if( nThread>f->nGrad ) nThread = f->nGrad;
+  f->pool = aesql_pool_new(nThread);
+  f->aGrad = calloc(f->nGrad, sizeof(aesql_nn));
+  f->aG = calloc(f->nGrad, sizeof(float*));
+  f->aSse = calloc(f->nSse, sizeof(double));
+  if( f->pool==0 || f->aGrad==0 || f->aG==0 || f->aSse==0 ){
+    aesql_fit_free(f);
+    return 0;
+  }
+  f->nThread = aesql_pool_threads(f->pool);
+  f->aWork = calloc(f->nThread, sizeof(aesql_nn_work*));
+  if( f->aWork==0 ){ aesql_fit_free(f); return 0; }
+  for(i=0; i<f->nThread; i++){
+    f->aWork[i] = aesql_nn_work_new(nn->d, nn->h, AESQL_FIT_PASS_ROWS);
+    if( f->aWork[i]==0 ){ aesql_fit_free(f); return 0; }
+  }
+  for(i=0; i<f->nGrad; i++){
+    if( aesql_nn_alloc(&f->aGrad[i], nn->d, nn->h) ){ aesql_fit_free(f); return 0; }
+    f->aG[i] = f->aGrad[i].param;
+  }
+  /* Single-threaded sgemm in each of our threads. */
+  f->blasThreads = aesql_blas_threads();
+  if( f->blasThreads>1 ) aesql_blas_set_threads(1);
+  return f;
+}
+
+void aesql_fit_free(aesql_fit *f){
+  int i;
+  if( f==0 ) return;
+  aesql_pool_free(f->pool);
+  if( f->blasThreads>1 ) aesql_blas_set_threads(f->blasThreads);
+  if( f->aWork ){
+    for(i=0; i<f->nThread; i++) aesql_nn_work_free(f->aWork[i]);
+  }
+  if( f->aGrad ){
+    for(i=0; i<f->nGrad; i++) aesql_nn_free(&f->aGrad[i]);
+  }
+  free(f->aWork);
+  free(f->aGrad);
+  free(f->aG);
+  free(f->aSse);
+  free(f);
+}
+
+int aesql_fit_threads(const aesql_fit *f){
+  return f->nThread;
+}
+
+double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n){
+  double sse = 0.0;
+  int j;
+  if( n<1 || n>f->maxBatch ) return NAN;
+  f->idx = idx;
+  f->n = n;
+  f->nPart = fit_parts(n);
+  aesql_pool_run(f->pool, f->nPart, fit_grad_task, f);
+  for(j=0; j<f->nPart; j++) sse += f->aSse[j];
+  return sse/((double)n*f->nn->d);
+}
+
+void aesql_fit_step(aesql_fit *f){
+  if( f->nPart<1 ) return;
+  f->lr_t = aesql_adam_next(f->opt);
+  aesql_pool_run(f->pool, f->nChunk, fit_step_task, f);
+}
+
+double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n){
+  double sse = 0.0;
+  int j;
+  if( n<=0 ) return 0.0;
+  if( (size_t)n > f->x->n ) return NAN;
+  f->idx = idx;
+  f->n = n;
+  f->nPart = (n + FIT_VAL_ROWS - 1)/FIT_VAL_ROWS;
+  aesql_pool_run(f->pool, f->nPart, fit_loss_task, f);
+  for(j=0; j<f->nPart; j++) sse += f->aSse[j];
+  f->nPart = 0;                /* no gradient for aesql_fit_step() */
+  return sse/((double)n*f->nn->d);
+}

@@ -1,0 +1,64 @@
+/*
+** Mini-batch training steps and validation passes, data-parallel over a
+** thread pool (ae_pool.h) with the numerics of ae_nn.h.
+**
+**   aesql_fit *f = aesql_fit_new(&nn, &adam, &data, 256, 2);
+**   loss = aesql_fit_grad(f, idx, 256);      (rows idx[0..256) of data)
+**   aesql_fit_step(f);                       (Adam with that gradient)
+**   val = aesql_fit_loss(f, idx + nTrain, nVal);
+**   aesql_fit_free(f);
+**
+** A batch of n rows is cut into parts of at least AESQL_FIT_PART_ROWS rows
+** (at most AESQL_FIT_MAX_PARTS parts, as even as can be), which the
+** threads take in turn as they come free: a thread that the system
+** preempts holds up one part, not a fixed share. A part's forward and
+** backward passes run with single-threaded sgemm, AESQL_FIT_PASS_ROWS
+** rows at a time (small enough for the passes' matrices to stay in the
+** core's caches), each pass adding to the part's own gradient; the step
+** adds the parts' gradients in part order and applies Adam, the threads
+** taking ranges of the parameters. What a part computes does not depend
+** on the thread that computes it, so the model
+** depends on the data, the seed and the batch size only: any number of
+** threads, and any timing, gives the same model bit for bit (on one
+** machine: the kernels picked for a CPU can change the last bits, see
+** ae_nn.c). Likewise the validation loss, whose parts' sums are added in
+** part order.
+**
+** While a fit exists, OpenBLAS runs single-threaded (its own threads would
+** compete with ours); aesql_fit_free() restores its thread count. That
+** setting is process-wide.
+*/
+#ifndef AE_FIT_H
+#define AE_FIT_H
+
+#include "ae_nn.h"
+
+#define AESQL_FIT_PART_ROWS 64
+#define AESQL_FIT_MAX_PARTS 8
+#define AESQL_FIT_PASS_ROWS 32
+
+typedef struct aesql_fit aesql_fit;
+
+/* A trainer of nn with optimiser opt on the rows of x, for batches of up
+** to maxBatch rows, with nThread threads (the caller's included; 0: one
+** per online CPU), capped at the parts of a batch. nn, opt and x are
+** borrowed. NULL when out of memory. */
+aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
+                         const aesql_nn_data *x, int maxBatch, int nThread);
+void aesql_fit_free(aesql_fit *f);
+
+/* Threads used (>= 1). */
+int aesql_fit_threads(const aesql_fit *f);
+
+/* Forward and backward passes on the batch of rows idx[0..n) of x
+** (1 <= n <= maxBatch): keeps the gradient for aesql_fit_step() and
+** returns the batch loss (mean squared error). */
+double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n);
+
+/* One Adam step with the gradient of the last aesql_fit_grad(). */
+void aesql_fit_step(aesql_fit *f);
+
+/* The mean squared error over rows idx[0..n) of x, any n >= 0. */
+double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n);
+
+#endif /* AE_FIT_H */
