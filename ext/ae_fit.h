@@ -33,9 +33,15 @@
 
 #include "ae_nn.h"
 
-#define AESQL_FIT_PART_ROWS 64
-#define AESQL_FIT_MAX_PARTS 8
-#define AESQL_FIT_PASS_ROWS 32
+#ifndef AESQL_FIT_PART_ROWS
+# define AESQL_FIT_PART_ROWS 64
+#endif
+#ifndef AESQL_FIT_MAX_PARTS
+# define AESQL_FIT_MAX_PARTS 8
+#endif
+#ifndef AESQL_FIT_PASS_ROWS
+# define AESQL_FIT_PASS_ROWS 32
+#endif
 
 typedef struct aesql_fit aesql_fit;
 

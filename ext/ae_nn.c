@@ -509,6 +509,21 @@ typedef float nn_vec __attribute__((vector_size(NN_LANES*sizeof(float))));
 #define NN_VLOAD(v, p)   memcpy(&(v), (p), sizeof(nn_vec))
 #define NN_VSTORE(p, v)  memcpy((p), &(v), sizeof(nn_vec))
 
+/* Prefetching for rows read in shuffled order (see nn_sparse_xw_t). */
+#define NN_PF_NEAR 4
+#define NN_PF_FAR  12
+static inline __attribute__((always_inline))
+void nn_prefetch_row(const aesql_nn_data *x, size_t row, int isU8){
+  const char *a = (const char*)(x->nz + x->nzStart[row]);
+  const char *e = (const char*)(x->nz + x->nzStart[row+1]);
+  const size_t nb = isU8 ? (size_t)x->d : 4*(size_t)x->d;
+  const char *b = isU8 ? (const char*)(x->u8 + row*x->d)
+                       : (const char*)(x->f32 + row*x->d);
+  size_t i;
+  for(; a<e; a+=64) __builtin_prefetch(a);
+  for(i=0; i<nb; i+=64) __builtin_prefetch(b + i);
+}
+
 /* H (n x h) = X W1, X being rows idx[0..n) of x: row r of H is the sum,
 ** over the row's non-zero pixels i in ascending order, of x_i W1[i]; the
 ** pixels at even and at odd positions of that list go to two partial
@@ -521,8 +536,15 @@ void nn_sparse_xw_t(float *restrict H, const aesql_nn_data *x, int isU8,
                     int h){
   const size_t d = (size_t)x->d;
   int r;
+  /* The rows come in shuffled order, so each is a cache miss the hardware
+  ** cannot foresee: ask for the row index NN_PF_FAR rows ahead, and for
+  ** the row's pixels and non-zero list NN_PF_NEAR rows ahead. */
+  for(r=0; r<n && r<NN_PF_FAR; r++) __builtin_prefetch(x->nzStart + idx[r]);
+  for(r=0; r<n && r<NN_PF_NEAR; r++) nn_prefetch_row(x, idx[r], isU8);
   for(r=0; r<n; r++){
     const size_t row = idx[r];
+    if( r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
+    if( r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
     const uint16_t *restrict nz = x->nz + x->nzStart[row];
     const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
     const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;

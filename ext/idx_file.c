@@ -1,7 +1,8 @@
 /*
 ** The IDX file reader; see idx_file.h for the format and the interface.
 **
-** Memory: a plain file is mapped, never copied. A gzip file's header is
+** Memory: a plain file is read a window at a time (AESQL_IDX_WINDOW
+** bytes) into the reader's buffer, never whole. A gzip file's header is
 ** read first, and its data then decompressed into a buffer that starts at
 ** 1 MiB (or less) and doubles only when data has filled it, up to the
 ** declared size plus one byte (the extra byte tells a too-long payload).
@@ -23,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -222,11 +222,11 @@ int aesql_idx_open(aesql_idx_file *p, const char *zPath){
   return AESQL_IDX_OK;
 }
 
-/* Maps a plain file whose header was read, after checking its length. */
+/* Checks the length of a plain file whose header was read. The data is
+** read later, a window at a time (aesql_idx_read). */
 static int idx_load_plain(aesql_idx_file *p){
   struct stat st;
   uint64_t nHave;
-  void *pMap;
   if( fstat(p->fd, &st) ) return idx_errno(p, "stat", errno);
   nHave = (uint64_t)st.st_size > p->nHdr ? (uint64_t)st.st_size - p->nHdr : 0;
   if( nHave<p->nData ){
@@ -239,13 +239,7 @@ static int idx_load_plain(aesql_idx_file *p){
                         "bytes of data where %llu are expected",
                      p->zPath, (u64)nHave, (u64)p->nData);
   }
-  pMap = mmap(0, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, p->fd, 0);
-  if( pMap==MAP_FAILED ) return idx_errno(p, "map", errno);
-  p->pMap = pMap;
-  p->nMap = (size_t)st.st_size;
-  p->aData = (const unsigned char*)pMap + p->nHdr;
-  close(p->fd);                 /* the mapping outlives the descriptor */
-  p->fd = -1;
+  p->isLoaded = 1;
   return AESQL_IDX_OK;
 }
 
@@ -289,18 +283,73 @@ static int idx_load_gzip(aesql_idx_file *p){
   gzclose_r((gzFile)p->gz);
   p->gz = 0;
   p->aData = p->aHeap;
+  p->isLoaded = 1;
   return AESQL_IDX_OK;
 }
 
 int aesql_idx_load(aesql_idx_file *p){
-  if( p->aData ) return AESQL_IDX_OK;
+  if( p->isLoaded ) return AESQL_IDX_OK;
   return p->gz ? idx_load_gzip(p) : idx_load_plain(p);
+}
+
+void aesql_idx_window_free(aesql_idx_window *w){
+  free(w->a);
+  memset(w, 0, sizeof(*w));
+}
+
+int aesql_idx_read(aesql_idx_file *p, aesql_idx_window *w, uint64_t iOff,
+                   size_t n, uint64_t nAhead, int bBack,
+                   const unsigned char **pa){
+  uint64_t iFrom, m;
+  long got;
+  int rc = AESQL_IDX_OK;
+  *pa = 0;
+  if( !p->isLoaded || iOff>p->nData || n>p->nData-iOff ){
+    return idx_error(p, "'%s': read of bytes %llu..%llu outside its data",
+                     p->zPath, (u64)iOff, (u64)(iOff+n));
+  }
+  if( p->aData ){                         /* gzip: all in memory */
+    *pa = p->aData + iOff;
+    return AESQL_IDX_OK;
+  }
+  if( w->a && iOff>=w->iOff && iOff+n<=w->iOff+w->n ){
+    *pa = w->a + (iOff - w->iOff);
+    return AESQL_IDX_OK;
+  }
+  /* m bytes from iFrom: n at least, nAhead up to the window's size, within
+  ** the data. */
+  m = nAhead<AESQL_IDX_WINDOW ? nAhead : AESQL_IDX_WINDOW;
+  if( m<n ) m = n;
+  if( bBack ){
+    iFrom = iOff+n>m ? iOff+n-m : 0;
+  }else{
+    iFrom = iOff;
+    if( m>p->nData-iOff ) m = p->nData-iOff;
+  }
+  if( m>w->nAlloc ){
+    unsigned char *a = malloc((size_t)m);
+    if( a==0 ) return AESQL_IDX_NOMEM;
+    free(w->a);
+    w->a = a;
+    w->nAlloc = (size_t)m;
+  }
+  w->n = 0;
+  got = idx_read(p, w->a, (size_t)m, (off_t)(p->nHdr + iFrom), &rc);
+  if( got<0 ) return rc;
+  if( (uint64_t)got<m ){
+    return idx_error(p, "'%s' has changed since the table was opened: it "
+                        "is now shorter than its header declares (recreate "
+                        "the table once the file is whole)", p->zPath);
+  }
+  w->iOff = iFrom;
+  w->n = (size_t)m;
+  *pa = w->a + (iOff - iFrom);
+  return AESQL_IDX_OK;
 }
 
 void aesql_idx_close(aesql_idx_file *p){
   if( p->gz ) gzclose_r((gzFile)p->gz);
   if( p->fd>=0 ) close(p->fd);
-  if( p->pMap ) munmap(p->pMap, p->nMap);
   free(p->aHeap);
   free(p->zPath);
   free(p->zErr);
@@ -344,8 +393,7 @@ static double idx_f64(const unsigned char *a){
   return d;
 }
 
-int64_t aesql_idx_get_int(const aesql_idx_file *p, uint64_t iElem){
-  const unsigned char *a = p->aData + iElem*(uint64_t)p->szElem;
+int64_t aesql_idx_get_int(const aesql_idx_file *p, const unsigned char *a){
   double d;
   switch( p->eType ){
     case AESQL_IDX_U8:  return a[0];
@@ -353,20 +401,19 @@ int64_t aesql_idx_get_int(const aesql_idx_file *p, uint64_t iElem){
     case AESQL_IDX_I16: return (int16_t)(uint16_t)(a[0]<<8 | a[1]);
     case AESQL_IDX_I32: return (int32_t)idx_be32(a);
   }
-  d = aesql_idx_get_double(p, iElem);   /* truncated, saturated, NaN 0 */
+  d = aesql_idx_get_double(p, a);       /* truncated, saturated, NaN 0 */
   if( !(d==d) ) return 0;
   if( d<=-9223372036854775808.0 ) return INT64_MIN;
   if( d>=9223372036854775808.0 ) return INT64_MAX;
   return (int64_t)d;
 }
 
-double aesql_idx_get_double(const aesql_idx_file *p, uint64_t iElem){
-  const unsigned char *a = p->aData + iElem*(uint64_t)p->szElem;
+double aesql_idx_get_double(const aesql_idx_file *p, const unsigned char *a){
   switch( p->eType ){
     case AESQL_IDX_F32: return idx_f32(a);
     case AESQL_IDX_F64: return idx_f64(a);
   }
-  return (double)aesql_idx_get_int(p, iElem);
+  return (double)aesql_idx_get_int(p, a);
 }
 
 /* Stores f at o as little-endian IEEE float32, on any host. */
@@ -379,10 +426,9 @@ static void idx_put_f32le(unsigned char *o, float f){
   o[3] = (unsigned char)(u>>24);
 }
 
-void aesql_idx_item_f32(const aesql_idx_file *p, uint64_t iItem,
+void aesql_idx_item_f32(const aesql_idx_file *p, const unsigned char *a,
                         unsigned char *aOut){
   const uint64_t n = p->nPerItem;
-  const unsigned char *a = p->aData + iItem*n*(uint64_t)p->szElem;
   uint64_t i;
   switch( p->eType ){
     case AESQL_IDX_U8:
@@ -414,19 +460,4 @@ void aesql_idx_item_f32(const aesql_idx_file *p, uint64_t iItem,
       for(i=0; i<n; i++) idx_put_f32le(aOut+4*i, (float)idx_f64(a+8*i));
       break;
   }
-}
-
-void aesql_idx_drop(aesql_idx_file *p, uint64_t iFrom, uint64_t iTo){
-  long n = sysconf(_SC_PAGESIZE);
-  uint64_t szPage = n>0 ? (uint64_t)n : 4096;
-  uint64_t a, b;
-  if( p->pMap==0 || iTo<=iFrom ) return;
-  /* Whole pages from the one holding iFrom up to the one holding iTo,
-  ** exclusive. Dropping a page that still holds wanted bytes is harmless:
-  ** they are read back from the file when touched. */
-  a = (p->nHdr + iFrom) & ~(szPage-1);
-  b = p->nHdr + iTo;
-  if( b>p->nMap ) b = p->nMap;
-  b &= ~(uint64_t)(szPage-1);
-  if( b>a ) madvise((char*)p->pMap + a, (size_t)(b - a), MADV_DONTNEED);
 }

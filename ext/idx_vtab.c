@@ -37,8 +37,11 @@
 ** The files are read when the table is connected: by CREATE VIRTUAL TABLE
 ** (an invalid file fails it, and nothing is created) and again whenever a
 ** database holding the table is opened and the table first used. Plain
-** files are mapped with mmap(), gzip files decompressed into memory; see
-** idx_file.c. The table is read-only.
+** files are read as they are scanned, a window of a few hundred kB per
+** cursor (a lookup by rowid reads its one row); gzip files are
+** decompressed into memory when the table is connected; see idx_file.h.
+** A plain file that shrinks while the table is open makes its queries
+** fail with an error, never crash. The table is read-only.
 */
 #include "aesql_int.h"
 #include "idx_file.h"
@@ -80,7 +83,8 @@ struct IdxCursor {
   sqlite3_int64 iFirst;   /* first row of the range, 0-based */
   sqlite3_int64 iLast;    /* last row of the range, inclusive */
   int isDesc;             /* scanning from iLast down to iFirst */
-  uint64_t iDropped;      /* data offset up to which pages were dropped */
+  aesql_idx_window wImg;  /* the images file's bytes being scanned */
+  aesql_idx_window wLab;  /* the labels file's */
   unsigned char *aBuf;    /* a converted (float32) row, or NULL */
 };
 
@@ -425,6 +429,8 @@ static int idxOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
 
 static int idxClose(sqlite3_vtab_cursor *cur){
   IdxCursor *pCur = (IdxCursor*)cur;
+  aesql_idx_window_free(&pCur->wImg);
+  aesql_idx_window_free(&pCur->wLab);
   sqlite3_free(pCur->aBuf);
   sqlite3_free(pCur);
   return SQLITE_OK;
@@ -487,23 +493,15 @@ static int idxFilter(sqlite3_vtab_cursor *cur, int idxNum,
   pCur->iLast = hi - 1;
   pCur->isDesc = (idxNum & IDX_DESC)!=0;
   pCur->iRow = pCur->isDesc ? pCur->iLast : pCur->iFirst;
-  pCur->iDropped = pCur->iRow>0 ? (uint64_t)pCur->iRow*pTab->nItemByte : 0;
   return SQLITE_OK;
 }
 
 static int idxNext(sqlite3_vtab_cursor *cur){
   IdxCursor *pCur = (IdxCursor*)cur;
-  IdxTable *pTab = (IdxTable*)cur->pVtab;
   if( pCur->isDesc ){
     pCur->iRow--;
   }else{
-    /* Every few MB of a forward scan, let the pages passed go, so that a
-    ** full scan of a mapped file keeps the resident set small. */
-    uint64_t iOff = (uint64_t)++pCur->iRow * pTab->nItemByte;
-    if( iOff - pCur->iDropped >= AESQL_IDX_DROP_STEP ){
-      aesql_idx_drop(&pTab->img, pCur->iDropped, iOff);
-      pCur->iDropped = iOff;
-    }
+    pCur->iRow++;
   }
   return SQLITE_OK;
 }
@@ -513,36 +511,63 @@ static int idxEof(sqlite3_vtab_cursor *cur){
   return pCur->iRow<pCur->iFirst || pCur->iRow>pCur->iLast;
 }
 
+/* Points *pa at element or item iRow of f, nByte bytes, through the
+** cursor's window w on that file; on failure sets the error of ctx. */
+static int idxRead(IdxCursor *pCur, sqlite3_context *ctx, aesql_idx_file *f,
+                   aesql_idx_window *w, uint64_t nByte,
+                   const unsigned char **pa){
+  const uint64_t iRow = (uint64_t)pCur->iRow;
+  /* rows of the range still to come, this one included */
+  const uint64_t nLeft = pCur->isDesc ? iRow - (uint64_t)pCur->iFirst + 1
+                                      : (uint64_t)pCur->iLast - iRow + 1;
+  int rc = aesql_idx_read(f, w, iRow*nByte, (size_t)nByte, nLeft*nByte,
+                          pCur->isDesc, pa);
+  if( rc==AESQL_IDX_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+    return SQLITE_NOMEM;
+  }
+  if( rc ){
+    char *z = sqlite3_mprintf("idx: %s", f->zErr ? f->zErr : "read failed");
+    sqlite3_result_error(ctx, z ? z : "idx: read failed", -1);
+    sqlite3_free(z);
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
 static int idxColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   IdxCursor *pCur = (IdxCursor*)cur;
   IdxTable *pTab = (IdxTable*)cur->pVtab;
-  const aesql_idx_file *pImg = &pTab->img;
-  const uint64_t iRow = (uint64_t)pCur->iRow;
+  aesql_idx_file *pImg = &pTab->img;
+  const unsigned char *a;
+  int rc;
   switch( i ){
-    case IDX_COL_CLASS:
+    case IDX_COL_CLASS: {
+      aesql_idx_file *pLab = &pTab->lab;
       if( !pTab->hasLabels ) break;       /* NULL */
-      if( aesql_idx_is_float(pTab->lab.eType) ){
-        sqlite3_result_double(ctx, aesql_idx_get_double(&pTab->lab, iRow));
+      rc = idxRead(pCur, ctx, pLab, &pCur->wLab, (uint64_t)pLab->szElem, &a);
+      if( rc ) return rc;
+      if( aesql_idx_is_float(pLab->eType) ){
+        sqlite3_result_double(ctx, aesql_idx_get_double(pLab, a));
       }else{
-        sqlite3_result_int64(ctx, aesql_idx_get_int(&pTab->lab, iRow));
+        sqlite3_result_int64(ctx, aesql_idx_get_int(pLab, a));
       }
       break;
+    }
     case IDX_COL_PIXELS:
+      rc = idxRead(pCur, ctx, pImg, &pCur->wImg, pTab->nItemByte, &a);
+      if( rc ) return rc;
       if( pImg->eType==AESQL_IDX_U8 ){
-        /* SQLITE_STATIC: the bytes (the mapping or the decompressed
-        ** buffer) live until xDisconnect, and SQLite does not disconnect
-        ** a table while a prepared statement using it exists. SQLite
-        ** never writes through a static pointer; it copies first. */
-        sqlite3_result_blob(ctx, pImg->aData + iRow*pTab->nItemByte,
-                            pTab->nPixelByte, SQLITE_STATIC);
+        /* TRANSIENT: the window moves on as the scan goes (SQLite copies
+        ** the bytes into the result register, reusing its memory). */
+        sqlite3_result_blob(ctx, a, pTab->nPixelByte, SQLITE_TRANSIENT);
       }else{
         if( pCur->aBuf==0 ){
           pCur->aBuf = sqlite3_malloc64((sqlite3_uint64)pTab->nPixelByte);
           if( pCur->aBuf==0 ) return SQLITE_NOMEM;
         }
-        aesql_idx_item_f32(pImg, iRow, pCur->aBuf);
-        /* TRANSIENT: aBuf is rewritten at the next row. SQLite copies
-        ** into the result register, reusing its memory row after row. */
+        aesql_idx_item_f32(pImg, a, pCur->aBuf);
+        /* TRANSIENT: aBuf is rewritten at the next row. */
         sqlite3_result_blob(ctx, pCur->aBuf, pTab->nPixelByte,
                             SQLITE_TRANSIENT);
       }
