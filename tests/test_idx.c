@@ -922,6 +922,108 @@ static void test_window(sqlite3 *db){
   sqlite3_free(z);
 }
 
+/*
+** Mutated files: a valid plain and a valid gzip file of each element type,
+** with random bytes changed, cut or appended (a fixed seed, so a failure
+** can be replayed). Every CREATE either works, and a full scan then reads
+** the declared rows, or fails with an "idx: " error; nothing crashes (the
+** sanitizer build runs this too) and a failed CREATE leaves no table.
+*/
+static uint64_t mut_state = 0x9e3779b97f4a7c15ull;
+static uint32_t mut_rand(void){        /* xorshift64* */
+  mut_state ^= mut_state>>12; mut_state ^= mut_state<<25;
+  mut_state ^= mut_state>>27;
+  return (uint32_t)((mut_state*0x2545f4914f6cdd1dull)>>32);
+}
+
+static void test_mutations(sqlite3 *db){
+  static const int aType[] = { AESQL_IDX_U8, AESQL_IDX_I8, AESQL_IDX_I16,
+                               AESQL_IDX_I32, AESQL_IDX_F32, AESQL_IDX_F64 };
+  static const int aSz[] = { 1, 1, 2, 4, 4, 8 };
+  const int nCase = 400;   /* per type and compression */
+  int nOk = 0, nErr = 0, nBad = 0, it, iz, k;
+  char *z = tmp("mutant.idx");
+  char *zGz = tmp("mutant-src.gz");
+  for(it=0; it<6; it++){
+    for(iz=0; iz<2; iz++){
+      uint32_t aDim[3] = {5, 3, 4};
+      unsigned char aData[5*3*4*8];
+      unsigned char *aSrc, *aMut;
+      size_t nSrc, nMut, j;
+      for(j=0; j<sizeof(aData); j++) aData[j] = (unsigned char)(j*37 + it);
+      aSrc = idx_bytes(aType[it], 3, aDim, aData, 60*(size_t)aSz[it], &nSrc);
+      if( iz ){                          /* the compressed bytes */
+        unsigned char *aZ;
+        if( write_gz(zGz, aSrc, nSrc, 1) ){ fprintf(stderr, "gz\n"); exit(2); }
+        aZ = read_all(zGz, &nSrc);
+        free(aSrc);
+        aSrc = aZ;
+      }
+      aMut = malloc(nSrc + 64);
+      for(k=0; k<nCase; k++){
+        int nEdit = 1 + (int)(mut_rand()%4), e;
+        char *zSql;
+        int rc;
+        memcpy(aMut, aSrc, nSrc);
+        nMut = nSrc;
+        for(e=0; e<nEdit; e++){
+          uint32_t r = mut_rand();
+          switch( r%8 ){
+            case 0:  nMut = mut_rand()%(nMut+1); break;        /* cut */
+            case 1:                                            /* append */
+              if( nMut<nSrc+48 ){
+                int m = 1 + (int)(mut_rand()%16);
+                while( m-- ) aMut[nMut++] = (unsigned char)mut_rand();
+              }
+              break;
+            case 2:                     /* a header byte to an extreme */
+              if( nMut ) aMut[mut_rand()%(nMut<16 ? nMut : 16)] =
+                           (mut_rand()&1) ? 0xff : 0x00;
+              break;
+            default:                    /* any byte to anything */
+              if( nMut ) aMut[mut_rand()%nMut] = (unsigned char)mut_rand();
+          }
+        }
+        if( check_write_file(z, aMut, nMut) ){ fprintf(stderr, "w\n"); exit(2); }
+        sqlite3_exec(db, "DROP TABLE IF EXISTS mutant", 0, 0, 0);
+        zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE mutant USING idx(images=%Q)", z);
+        rc = sqlite3_exec(db, zSql, 0, 0, 0);
+        sqlite3_free(zSql);
+        if( rc==SQLITE_OK ){
+          sqlite3_stmt *st = 0;
+          sqlite3_int64 nRow = -1, nDecl = -1;
+          if( sqlite3_prepare_v2(db, "SELECT count(*), sum(length(pixels)),"
+                " max(rowid), min(height*width) FROM mutant", -1, &st, 0)==SQLITE_OK
+           && sqlite3_step(st)==SQLITE_ROW ){
+            nRow = sqlite3_column_int64(st, 0);
+            nDecl = sqlite3_column_int64(st, 2);
+          }
+          sqlite3_finalize(st);
+          if( nRow>0 && nRow==nDecl ) nOk++;
+          else{ nBad++; printf("# mutant %d/%d/%d: created, scan gave %lld rows\n", it, iz, k, (long long)nRow); }
+        }else if( strncmp(sqlite3_errmsg(db), "idx: ", 5)==0 ){
+          nErr++;
+        }else{
+          nBad++;
+          printf("# mutant %d/%d/%d: %s\n", it, iz, k, sqlite3_errmsg(db));
+        }
+      }
+      free(aMut);
+      free(aSrc);
+    }
+  }
+  sqlite3_exec(db, "DROP TABLE IF EXISTS mutant", 0, 0, 0);
+  printf("# %d mutated files: %d read whole, %d refused with an idx error\n",
+         nOk + nErr + nBad, nOk, nErr);
+  CHECK("mutated files: each is read whole or refused with an idx error",
+        nBad==0 && nOk + nErr==6*2*nCase);
+  CHECK("mutated files: some are refused, some still valid", nOk>0 && nErr>0);
+  check_sql("mutated files: no table left behind", db,
+            "SELECT count(*) FROM sqlite_schema WHERE name='mutant'", "0");
+  sqlite3_free(z);
+  sqlite3_free(zGz);
+}
+
 /* Removes the files the tests made, then the directory. */
 static void cleanup(void){
   static const char *azFile[] = {
@@ -934,7 +1036,7 @@ static void cleanup(void){
     "c0.idx", "overflow.idx", "huge.idx", "trunc.idx", "long.idx", "long.gz",
     "trunc.gz", "cut.gz", "crc.gz", "deflate.gz", "labels3.idx",
     "labels2d.idx", "four.idx", "liar.gz", "args.idx", "it's.idx", "s.idx",
-    "s-labels.idx", "window.idx", 0 };
+    "s-labels.idx", "window.idx", "mutant.idx", "mutant-src.gz", 0 };
   int i;
   for(i=0; azFile[i]; i++){
     char *z = tmp(azFile[i]);
@@ -952,6 +1054,7 @@ int main(void){
   test_args(db);
   test_schema(db);
   test_window(db);
+  test_mutations(db);
   test_mnist(db);
   test_fashion(db);
   sqlite3_close(db);
