@@ -70,6 +70,8 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
                          sqlite3_value *pJson, train_opts *o){
   sqlite3_stmt *st = 0;
   int rc, bad = 0;
+  char azSeen[16][24];   /* the options seen so far */
+  int nSeen = 0;
   memset(o, 0, sizeof(*o));
   o->epochs = 50;
   o->batch_size = 256;
@@ -129,6 +131,7 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
     }
     do{
       const char *k = (const char*)sqlite3_column_text(st, 1);
+      int i;
       const char *t = (const char*)sqlite3_column_text(st, 2);
       int isInt = strcmp(t, "integer")==0;
       int isNum = isInt || strcmp(t, "real")==0;
@@ -136,6 +139,12 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
       sqlite3_int64 iv = sqlite3_column_int64(st, 3);
       double dv = sqlite3_column_double(st, 3);
       if( !k ) k = "";
+      /* JSON allows a key twice; an option given twice is a mistake. */
+      for(i=0; i<nSeen && strcmp(azSeen[i], k)!=0; i++){}
+      if( i<nSeen ){ bad = opt_error(ctx, k, "is given twice"); break; }
+      if( nSeen<(int)(sizeof(azSeen)/sizeof(azSeen[0])) && strlen(k)<sizeof(azSeen[0]) ){
+        memcpy(azSeen[nSeen++], k, strlen(k)+1);
+      }
 #define NEED_INT(lo,hi) if( !isInt || iv<(lo) || iv>(hi) ){ \
         char zR[96]; sqlite3_snprintf(sizeof(zR), zR, \
           "must be an integer from %lld to %lld", (long long)(lo), (long long)(hi)); \

@@ -202,6 +202,9 @@ int main(void){
                   "ae_train: options must be a JSON object");
   check_sql_error("options an array", db, "SELECT ae_train('t', 2, '[1]')",
                   "ae_train: options must be a JSON object");
+  check_sql_error("option given twice", db,
+                  "SELECT ae_train('t', 2, '{\"epochs\": 3, \"seed\": 1, \"epochs\": 4}')",
+                  "ae_train: option 'epochs' is given twice");
   check_sql_error("unknown option", db, "SELECT ae_train('t', 2, '{\"epoch\": 3}')",
                   "ae_train: unknown option 'epoch'");
   check_sql_error("option of wrong type", db, "SELECT ae_train('t', 2, '{\"epochs\": \"3\"}')",
