@@ -123,8 +123,11 @@ int aesql_idx_open(aesql_idx_file *p, const char *zPath){
   memset(p, 0, sizeof(*p));
   p->fd = -1;
   if( (p->zPath = strdup(zPath))==0 ) return AESQL_IDX_NOMEM;
+  /* O_NONBLOCK: opening a FIFO would otherwise wait for a writer, for
+  ** ever; it is refused below, as anything but a regular file is. On a
+  ** regular file the flag changes nothing. */
   do{
-    p->fd = open(zPath, O_RDONLY|O_CLOEXEC);
+    p->fd = open(zPath, O_RDONLY|O_CLOEXEC|O_NONBLOCK);
   }while( p->fd<0 && errno==EINTR );
   if( p->fd<0 ) return idx_errno(p, "open", errno);
   if( fstat(p->fd, &st) ) return idx_errno(p, "stat", errno);

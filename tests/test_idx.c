@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* A path in the test's temporary directory; sqlite3_free() it. */
@@ -335,6 +336,21 @@ static void test_bad_files(sqlite3 *db){
 
   check_create_error("a directory", db, check_tmpdir(), 0,
                      "is a directory, not an IDX file");
+  /* A FIFO would block open() for ever, waiting for a writer. */
+  z = tmp("fifo.idx");
+  if( mkfifo(z, 0600)==0 ){
+    double t0 = now_ms();
+    alarm(20);                  /* a regression kills the test, not CI */
+    check_create_error("a FIFO: refused at once, no wait for a writer", db,
+                       z, 0, "fifo.idx' is not a regular file");
+    alarm(0);
+    CHECK("a FIFO: within a second", now_ms()-t0 < 1000);
+  }else{
+    CHECK("mkfifo for the FIFO test", 0);
+  }
+  sqlite3_free(z);
+  check_create_error("a device", db, "/dev/zero", 0,
+                     "'/dev/zero' is not a regular file");
 
   z = tmp("empty.idx");
   check_write_file(z, "", 0);
@@ -1036,7 +1052,7 @@ static void cleanup(void){
     "c0.idx", "overflow.idx", "huge.idx", "trunc.idx", "long.idx", "long.gz",
     "trunc.gz", "cut.gz", "crc.gz", "deflate.gz", "labels3.idx",
     "labels2d.idx", "four.idx", "liar.gz", "args.idx", "it's.idx", "s.idx",
-    "s-labels.idx", "window.idx", "mutant.idx", "mutant-src.gz", 0 };
+    "s-labels.idx", "window.idx", "mutant.idx", "mutant-src.gz", "fifo.idx", 0 };
   int i;
   for(i=0; azFile[i]; i++){
     char *z = tmp(azFile[i]);
