@@ -39,13 +39,14 @@ static struct {
   void (*set_num_threads)(int);
   int (*get_num_threads)(void);
   const char *why;       /* why loading failed, or NULL */
-  const char *chose;     /* "ours: X", "env", "host", "openblas" */
+  const char *chose;     /* how the core was chosen, for ae_info() */
+  int shared;            /* the host process's instance, not ours */
   char path[256];
-} g = { PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0, 0, 0, 0, {0} };
+} g = { PTHREAD_ONCE_INIT, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0} };
 
 /* The OpenBLAS core to ask for on this CPU, or NULL to let OpenBLAS pick.
-** AVX-512 (F, BW, DQ, VL) -> SkylakeX kernels, plus BF16 -> Cooperlake
-** (the same sgemm kernels); AVX2+FMA -> Haswell. */
+** AVX-512 (F, BW, DQ, VL) -> SkylakeX kernels (Cooperlake, for CPUs with
+** BF16 too, has the same float32 kernels); AVX2+FMA -> Haswell. */
 static const char *blas_core_for_cpu(void){
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
@@ -70,7 +71,10 @@ static void blas_load_once(void){
   /* Already in the process? Then use it as the host configured it. */
   for(i=0; blas_names[i] && !lib; i++){
     lib = dlopen(blas_names[i], RTLD_NOW|RTLD_LOCAL|RTLD_NOLOAD);
-    if( lib ) g.chose = "already loaded by the host process";
+    if( lib ){
+      g.chose = "already loaded by the host process";
+      g.shared = 1;
+    }
   }
   if( !lib ){
     const char *zEnv = getenv("OPENBLAS_CORETYPE");
@@ -139,6 +143,10 @@ void aesql_sgemm_naive(int transA, int transB, int M, int N, int K,
 int aesql_blas_threads(void){
   if( aesql_blas_load(0) || !g.get_num_threads ) return 0;
   return g.get_num_threads();
+}
+
+int aesql_blas_shared(void){
+  return aesql_blas_load(0)==0 && g.shared;
 }
 
 void aesql_blas_set_threads(int n){

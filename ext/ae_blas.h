@@ -24,6 +24,10 @@ void aesql_sgemm_naive(int transA, int transB, int M, int N, int K,
                        const float *B, int ldb,
                        float beta, float *C, int ldc);
 
+/* 1 when the OpenBLAS in use is one the host process had loaded before
+** us: its settings (threads) are the host's, not ours to change. */
+int aesql_blas_shared(void);
+
 /* Threads OpenBLAS uses for one call (1 or more); 0 when not loaded. */
 int aesql_blas_threads(void);
 void aesql_blas_set_threads(int n);

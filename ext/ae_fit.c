@@ -142,8 +142,13 @@ aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
     if( aesql_nn_alloc(&f->aGrad[i], nn->d, nn->h) ){ aesql_fit_free(f); return 0; }
     f->aG[i] = f->aGrad[i].param;
   }
-  /* Single-threaded sgemm in each of our threads. */
-  f->blasThreads = aesql_blas_threads();
+  /* Single-threaded sgemm in each of our threads: OpenBLAS's own threads
+  ** would compete with ours. Not when the OpenBLAS is the host's: its
+  ** thread count is process-wide, and changing it could race with the
+  ** host's own BLAS calls in other threads (Python releases the GIL
+  ** while SQLite runs). Our shapes mostly take OpenBLAS's single-threaded
+  ** small-matrix path anyway. */
+  f->blasThreads = aesql_blas_shared() ? 0 : aesql_blas_threads();
   if( f->blasThreads>1 ) aesql_blas_set_threads(1);
   return f;
 }

@@ -26,7 +26,8 @@
 **
 ** While a fit exists, OpenBLAS runs single-threaded (its own threads would
 ** compete with ours); aesql_fit_free() restores its thread count. That
-** setting is process-wide.
+** setting is process-wide, so it is left alone when the OpenBLAS is one
+** the host process loaded (aesql_blas_shared).
 */
 #ifndef AE_FIT_H
 #define AE_FIT_H
