@@ -149,6 +149,26 @@ int nz_list(const unsigned char *p, int d, const float *b2, int32_t *idx,
 }
 
 #if AE_X86
+/* The end of a vector nz_list: the lanes' partial b2.x (nLane floats) are
+** summed in double, the pixels from i on listed one by one, val padded. */
+static int nz_list_tail(const unsigned char *p, int i, int d,
+                        const float *b2, int32_t *idx, float *val, int n,
+                        const float *lane, int nLane, double *pbx){
+  double s = 0;
+  int j;
+  for(j=0; j<nLane; j++) s += lane[j];
+  for(; i<d; i++){
+    idx[n] = i; val[n] = p[i];
+    s += (double)p[i]*b2[i];
+    n += p[i]!=0;
+  }
+  *pbx = s;
+  for(j=0; j<16; j++) val[n+j] = 0;
+  return n;
+}
+#endif
+
+#if AE_X86
 /* The same with AVX-512: 64 pixels tested at once and skipped when all
 ** zero, else compressed into the lists 16 at a time (in registers: a
 ** compress straight to memory is slow on AMD Zen 4), each group of 16 at
@@ -186,19 +206,10 @@ AE_V4 static int nz_list_v4(const unsigned char *p, int d, const float *b2,
     n += __builtin_popcount(k);
   }
   {
-    double s = 0;
     float lane[16];
     _mm512_storeu_ps(lane, bx);
-    for(j=0; j<16; j++) s += lane[j];
-    for(; i<d; i++){
-      idx[n] = i; val[n] = p[i];
-      s += (double)p[i]*b2[i];
-      n += p[i]!=0;
-    }
-    *pbx = s;
+    return nz_list_tail(p, i, d, b2, idx, val, n, lane, 16, pbx);
   }
-  for(j=0; j<16; j++) val[n+j] = 0;
-  return n;
 }
 #endif
 
@@ -241,19 +252,10 @@ AE_V3 static int nz_list_v3(const unsigned char *p, int d, const float *b2,
     }
   }
   {
-    double s = 0;
     float lane[8];
     _mm256_storeu_ps(lane, bx);
-    for(j=0; j<8; j++) s += lane[j];
-    for(; i<d; i++){
-      idx[n] = i; val[n] = p[i];
-      s += (double)p[i]*b2[i];
-      n += p[i]!=0;
-    }
-    *pbx = s;
+    return nz_list_tail(p, i, d, b2, idx, val, n, lane, 8, pbx);
   }
-  for(j=0; j<16; j++) val[n+j] = 0;
-  return n;
 }
 #endif
 
