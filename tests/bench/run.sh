@@ -17,7 +17,9 @@
 #   3. scaling: seconds per epoch and peak RSS at 60k/240k/600k rows (MNIST
 #      repeated) and at hidden 32/128/512, both sides.
 # Every figure is a median over BENCH_REPS runs (processes) and comes with
-# its ratio against the PyTorch figure measured in this run. The machine may
+# its ratio against the PyTorch figure measured in this run; in parts 1 and
+# 2 the two sides take turns, run by run, so that a slow spell of a shared
+# machine falls on both alike. The machine may
 # be shared: each run records how much of it other processes took, and
 # timings are medians over the runs that were left alone (other processes
 # <= 10% of the machine), over all runs when none was; the summary counts
@@ -26,11 +28,11 @@
 # PyTorch's scoring rows/s, ae_scores >= 1M rows/s.
 #
 # Environment (defaults in brackets):
-#   BENCH_REPS [3]             runs of everything (medians reported)
+#   BENCH_REPS [5]             runs of the whole job and scoring (medians)
 #   BENCH_EPOCHS [50]          epochs of the whole job
 #   BENCH_SCORE_REPS [5]       timed repeats of each scoring query per process
 #   BENCH_SCALE_EPOCHS [3]     epochs of each scaling run
-#   BENCH_SCALE_REPS [BENCH_REPS]  runs of each scaling point
+#   BENCH_SCALE_REPS [3]       runs of each scaling point
 #   BENCH_SCALE_ROWS ["60000 240000 600000"]  BENCH_SCALE_HIDDEN ["32 128 512"]
 #   BENCH_SKIP=""              parts to leave out, any of:
 #                              floor torch aesql threads1 scoring scaling
@@ -47,11 +49,11 @@ cd "$(dirname "$0")/../.."
 PY=${PYTHON:-/usr/bin/python3}
 SQLITE=${SQLITE3:-sqlite3}
 SQL="$SQLITE -batch -init /dev/null"   # no ~/.sqliterc settings
-REPS=${BENCH_REPS:-3}
+REPS=${BENCH_REPS:-5}
 EPOCHS=${BENCH_EPOCHS:-50}
 SCORE_REPS=${BENCH_SCORE_REPS:-5}
 SCALE_EPOCHS=${BENCH_SCALE_EPOCHS:-3}
-SCALE_REPS=${BENCH_SCALE_REPS:-$REPS}
+SCALE_REPS=${BENCH_SCALE_REPS:-3}
 SCALE_ROWS=${BENCH_SCALE_ROWS:-60000 240000 600000}
 SCALE_HIDDEN=${BENCH_SCALE_HIDDEN:-32 128 512}
 SKIP=" ${BENCH_SKIP:-} "
@@ -236,17 +238,18 @@ CFGS="default"; skipped threads1 || CFGS="default 1"
 
 # -------------------------------------------------------------- PyTorch ----
 declare -A T
-torch_job() {  # torch_job CFG: BENCH_REPS whole jobs; sets T[<field>_<CFG>]
-  local cfg=$1 args=() r name k
+torch_job_run() {  # torch_job_run CFG R: whole job number R
+  local cfg=$1 r=$2 args=() name
   [ "$cfg" = default ] || args=(--threads "$cfg")
-  for r in $(seq 1 "$REPS"); do
-    name=torch_${cfg}_$r
-    if timed "$name" "$PY" "$TORCH" --epochs "$EPOCHS" --quiet --no-score "${args[@]}"; then
-      say "run $r: wall $(wall_of "$name") s, train $(kv "$name" train_seconds) s, peak RSS $(rss_of "$name") MB, loss $(kv "$name" final_loss) / val $(kv "$name" final_val_loss)$(busy_tag "$name")"
-    else
-      say "run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
-    fi
-  done
+  name=torch_${cfg}_$r
+  if timed "$name" "$PY" "$TORCH" --epochs "$EPOCHS" --quiet --no-score "${args[@]}"; then
+    say "PyTorch  run $r: wall $(wall_of "$name") s, train $(kv "$name" train_seconds) s, peak RSS $(rss_of "$name") MB, loss $(kv "$name" final_loss) / val $(kv "$name" final_val_loss)$(busy_tag "$name")"
+  else
+    say "PyTorch  run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
+  fi
+}
+torch_job_sum() {  # torch_job_sum CFG: medians of the runs; sets T[<field>_<CFG>]
+  local cfg=$1 k
   T[wall_$cfg]=$(for n in $(use_runs "torch_${cfg}" "$REPS"); do [ -n "$(kv "$n" class_error_0)" ] && wall_of "$n"; done | median)
   T[train_seconds_$cfg]=$(for n in $(use_runs "torch_${cfg}" "$REPS"); do kv "$n" train_seconds; done | median)
   T[rss_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "torch_${cfg}_$r" class_error_0)" ] && rss_of "torch_${cfg}_$r"; done | median)
@@ -258,38 +261,25 @@ torch_job() {  # torch_job CFG: BENCH_REPS whole jobs; sets T[<field>_<CFG>]
   T[blas_core]=$(kv "torch_${cfg}_1" blas_core)
   for k in wall rss train_seconds final_loss final_val_loss; do record "torch_${k}_$cfg" "${T[${k}_$cfg]}"; done
 }
-torch_score() {  # torch_score CFG [whole]: BENCH_REPS processes of 1 epoch, then the scoring benchmark
-  local cfg=$1 args=() r name tag=score
+torch_score_run() {  # torch_score_run CFG R [whole]: one process of 1 epoch, then the scoring benchmark
+  local cfg=$1 r=$2 args=() name tag=score lbl
   [ "$cfg" = default ] || args=(--threads "$cfg")
+  lbl="chunks of 1024, $([ "$cfg" = default ] && echo "default threads" || echo "--threads $cfg")"
   # whole: one forward pass over all the rows at once, as the issue measured it
-  if [ "${2:-}" = whole ]; then args+=(--score-chunk 0); tag=scorewhole; fi
-  for r in $(seq 1 "$REPS"); do
-    name=torch_${tag}_${cfg}_$r
-    if timed "$name" "$PY" "$TORCH" --epochs 1 --quiet --no-class --score-reps "$SCORE_REPS" "${args[@]}"; then
-      say "run $r: $(kv "$name" score_rows_per_s) rows/s$(busy_tag "$name")"
-    else
-      say "run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
-    fi
-  done
+  if [ "${3:-}" = whole ]; then args+=(--score-chunk 0); tag=scorewhole; lbl="one pass"; fi
+  name=torch_${tag}_${cfg}_$r
+  if timed "$name" "$PY" "$TORCH" --epochs 1 --quiet --no-class --score-reps "$SCORE_REPS" "${args[@]}"; then
+    say "PyTorch  run $r ($lbl): $(kv "$name" score_rows_per_s) rows/s$(busy_tag "$name")"
+  else
+    say "PyTorch  run $r ($lbl) FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
+  fi
+}
+torch_score_sum() {  # torch_score_sum CFG [whole]: sets T[score_CFG] or T[scorewhole_CFG]
+  local cfg=$1 tag=score
+  [ "${2:-}" = whole ] && tag=scorewhole
   T[${tag}_$cfg]=$(for n in $(use_runs "torch_${tag}_${cfg}" "$REPS"); do kv "$n" score_rows_per_s; done | median)
   record "torch_${tag}_rows_per_s_$cfg" "${T[${tag}_$cfg]}"
 }
-if ! skipped torch; then
-  for cfg in $CFGS; do
-    if [ "$cfg" = default ]; then section "PyTorch whole job, torch's default threads ($REPS runs)"
-    else section "PyTorch whole job, --threads $cfg ($REPS runs)"; fi
-    torch_job "$cfg"
-  done
-  if ! skipped scoring; then
-    for cfg in $CFGS; do
-      if [ "$cfg" = default ]; then lbl="default threads"; else lbl="--threads $cfg"; fi
-      section "PyTorch scoring, batched inference over 60000 rows, $lbl ($REPS processes, median of $SCORE_REPS each)"
-      torch_score "$cfg"
-    done
-    section "PyTorch scoring, one forward pass over all 60000 rows, default threads ($REPS processes)"
-    torch_score default whole
-  fi
-fi
 
 # ------------------------------------------------------------- libaesql ----
 declare -A A
@@ -316,20 +306,21 @@ SELECT 'final_val_loss=' || val_loss FROM ae_history WHERE model = '$MODEL' ORDE
 SELECT 'class_error_' || class || '=' || avg(ae_error('$MODEL', pixels)) FROM test GROUP BY class;
 EOF
 }
-aesql_job() {  # aesql_job CFG: BENCH_REPS whole jobs; sets A[<field>_<CFG>]
-  local cfg=$1 opts r name db k
+aesql_job_run() {  # aesql_job_run CFG R: whole job number R
+  local cfg=$1 r=$2 opts name db
   if [ "$cfg" = default ]; then opts="{\"seed\": 1, \"epochs\": $EPOCHS}"
   else opts="{\"seed\": 1, \"epochs\": $EPOCHS, \"threads\": $cfg}"; fi
-  for r in $(seq 1 "$REPS"); do
-    name=aesql_${cfg}_$r; db=$OUT/$name.db
-    rm -f "$db" "$db-journal" "$db-wal"
-    aesql_job_sql "$opts" > "$OUT/$name.sql"
-    if timed "$name" $SQL "$db" < "$OUT/$name.sql" && [ -n "$(kv "$name" class_error_9)" ]; then
-      say "run $r: wall $(wall_of "$name") s, train $(fmt "$(kv "$name" train_seconds)") s, peak RSS $(rss_of "$name") MB, loss $(fmt "$(kv "$name" final_loss)" %.6f) / val $(fmt "$(kv "$name" final_val_loss)" %.6f)$(busy_tag "$name")"
-    else
-      say "run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
-    fi
-  done
+  name=aesql_${cfg}_$r; db=$OUT/$name.db
+  rm -f "$db" "$db-journal" "$db-wal"
+  aesql_job_sql "$opts" > "$OUT/$name.sql"
+  if timed "$name" $SQL "$db" < "$OUT/$name.sql" && [ -n "$(kv "$name" class_error_9)" ]; then
+    say "libaesql run $r: wall $(wall_of "$name") s, train $(fmt "$(kv "$name" train_seconds)") s, peak RSS $(rss_of "$name") MB, loss $(fmt "$(kv "$name" final_loss)" %.6f) / val $(fmt "$(kv "$name" final_val_loss)" %.6f)$(busy_tag "$name")"
+  else
+    say "libaesql run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
+  fi
+}
+aesql_job_sum() {  # aesql_job_sum CFG: medians of the runs; sets A[<field>_<CFG>]
+  local cfg=$1 k
   A[wall_$cfg]=$(for n in $(use_runs "aesql_${cfg}" "$REPS"); do [ -n "$(kv "$n" class_error_9)" ] && wall_of "$n"; done | median)
   A[train_seconds_$cfg]=$(for n in $(use_runs "aesql_${cfg}" "$REPS"); do kv "$n" train_seconds; done | median)
   A[rss_$cfg]=$(for r in $(seq 1 "$REPS"); do [ -n "$(kv "aesql_${cfg}_$r" class_error_9)" ] && rss_of "aesql_${cfg}_$r"; done | median)
@@ -354,35 +345,58 @@ score_query() {
   fi
 }
 
+# ------------------------------------------------------ runs, in turns ----
+# PyTorch and libaesql take turns, run by run, so that a slow spell of this
+# shared machine falls on both sides alike rather than on one.
 AE_OK=0
-if ! skipped aesql; then
-  for cfg in $CFGS; do
-    if [ "$cfg" = default ]; then section "libaesql whole job, one sqlite3 process, default threads ($REPS runs)"
-    else section "libaesql whole job, one sqlite3 process, \"threads\": $cfg ($REPS runs)"; fi
-    aesql_job "$cfg"
+for cfg in $CFGS; do
+  if [ "$cfg" = default ]; then lbl="default threads"; else lbl="$cfg thread"; fi
+  section "whole job, $lbl: PyTorch (one python3 process) and libaesql (one sqlite3 process) in turn, $REPS runs each"
+  for r in $(seq 1 "$REPS"); do
+    skipped torch || torch_job_run "$cfg" "$r"
+    skipped aesql || aesql_job_run "$cfg" "$r"
   done
-  [ -n "${A[wall_default]:-}" ] && AE_OK=1
-fi
+  skipped torch || torch_job_sum "$cfg"
+  skipped aesql || aesql_job_sum "$cfg"
+done
+[ -n "${A[wall_default]:-}" ] && AE_OK=1
+
 NSCORE=""
-if [ "$AE_OK" = 1 ] && ! skipped scoring; then
-  section "libaesql scoring over the stored table train ($REPS processes, median of $SCORE_REPS each)"
+aesql_score_run() {  # aesql_score_run R: ae_error and ae_scores over the stored table train
+  local r=$1 s1 s2
+  s1=$(score_query "score_error_$r" "$SDB" "SELECT avg(ae_error('$MODEL', pixels)) FROM train;")
+  s2=$(score_query "score_scores_$r" "$SDB" "SELECT avg(error) FROM ae_scores('$MODEL', 'train');")
+  echo "rows_per_s=$(rate "$NSCORE" "$s1")" >> "$OUT/score_error_$r.out"
+  echo "rows_per_s=$(rate "$NSCORE" "$s2")" >> "$OUT/score_scores_$r.out"
+  say "libaesql run $r: ae_error $(rate "$NSCORE" "$s1") rows/s$(busy_tag "score_error_$r"), ae_scores $(rate "$NSCORE" "$s2") rows/s$(busy_tag "score_scores_$r")"
+}
+if ! skipped scoring; then
   SDB=""   # the database of the first successful default-threads job
+  if [ "$AE_OK" = 1 ]; then
+    for r in $(seq 1 "$REPS"); do
+      [ -n "$(kv "aesql_default_$r" class_error_9)" ] && { SDB=$OUT/aesql_default_$r.db; break; }
+    done
+    NSCORE=$($SQL "$SDB" "SELECT count(*) FROM train" 2>/dev/null || true)
+  fi
+  section "scoring 60000 stored rows, in turn: PyTorch (a process of 1 epoch then inference + per-row error, median of $SCORE_REPS each) and libaesql (median of $SCORE_REPS queries each), $REPS runs each"
   for r in $(seq 1 "$REPS"); do
-    [ -n "$(kv "aesql_default_$r" class_error_9)" ] && { SDB=$OUT/aesql_default_$r.db; break; }
+    if ! skipped torch; then
+      for cfg in $CFGS; do torch_score_run "$cfg" "$r"; done
+      torch_score_run default "$r" whole
+    fi
+    [ -n "$SDB" ] && aesql_score_run "$r"
   done
-  NSCORE=$($SQL "$SDB" "SELECT count(*) FROM train" 2>/dev/null || true)
-  for r in $(seq 1 "$REPS"); do
-    s1=$(score_query "score_error_$r" "$SDB" "SELECT avg(ae_error('$MODEL', pixels)) FROM train;")
-    s2=$(score_query "score_scores_$r" "$SDB" "SELECT avg(error) FROM ae_scores('$MODEL', 'train');")
-    echo "rows_per_s=$(rate "$NSCORE" "$s1")" >> "$OUT/score_error_$r.out"
-    echo "rows_per_s=$(rate "$NSCORE" "$s2")" >> "$OUT/score_scores_$r.out"
-    say "run $r: ae_error $(rate "$NSCORE" "$s1") rows/s$(busy_tag "score_error_$r"), ae_scores $(rate "$NSCORE" "$s2") rows/s$(busy_tag "score_scores_$r")"
-  done
-  A[score_error]=$(for n in $(use_runs score_error "$REPS"); do kv "$n" rows_per_s; done | median)
-  A[score_scores]=$(for n in $(use_runs score_scores "$REPS"); do kv "$n" rows_per_s; done | median)
-  record aesql_score_rows "$NSCORE"
-  record aesql_score_error_rows_per_s "${A[score_error]}"
-  record aesql_score_scores_rows_per_s "${A[score_scores]}"
+  if ! skipped torch; then
+    for cfg in $CFGS; do torch_score_sum "$cfg"; done
+    torch_score_sum default whole
+  fi
+  if [ -n "$SDB" ]; then
+    A[score_error]=$(for n in $(use_runs score_error "$REPS"); do kv "$n" rows_per_s; done | median)
+    A[score_scores]=$(for n in $(use_runs score_scores "$REPS"); do kv "$n" rows_per_s; done | median)
+    record aesql_score_rows "$NSCORE"
+    record aesql_score_error_rows_per_s "${A[score_error]}"
+    record aesql_score_scores_rows_per_s "${A[score_scores]}"
+  fi
 fi
 
 # ------------------------------------------------------------- scaling ----
@@ -475,7 +489,7 @@ md ""
 md "The tutorial's job (MNIST, 784 -> 32 ReLU -> 784, Adam, batch 256, $EPOCHS epochs,"
 md "20% held out, then the per-class error of the test set), measured by \`make bench\`"
 md "(\`tests/bench/run.sh\`) against the same model in PyTorch on the same machine, in the"
-md "same run. Medians of $REPS runs (timings: of the runs no other process disturbed, when any); each side runs as one whole process (wall time and"
+md "same run, the two sides taking turns run by run. Medians of $REPS runs (timings: of the runs no other process disturbed, when any); each side runs as one whole process (wall time and"
 md "peak RSS from \`/usr/bin/time -v\`)."
 md ""
 md "Machine: $CPU ($CPU_ID; $NPROC cores, $MEM, AVX-512 $AVX512), $OPENBLAS_CFG (Debian $OPENBLAS;"
