@@ -544,7 +544,7 @@ row "avg(ae_error(m, pixels)) FROM train" "$(fmt "$(G A score_error)" %.0f) rows
     "target >= 2x PyTorch: $(verdict "$(div "$(G A score_error)" "$TS" %.4f)" ">=" 2)"
 TW=$(G T scorewhole_default)
 [ -n "$TW" ] && row "avg(ae_error(m, pixels)), vs PyTorch in one pass" "$(fmt "$(G A score_error)" %.0f) rows/s" "$(fmt "$TW" %.0f) rows/s" "$(ratio "$(G A score_error)" "$TW" higher)" \
-    "(the issue's way: model(X) on all rows at once)"
+    "the issue's way: model(X) on all rows at once"
 row "ae_scores(m, 'train'), batched" "$(fmt "$(G A score_scores)" %.0f) rows/s" "$(fmt "$TS" %.0f) rows/s" "$(ratio "$(G A score_scores)" "$TS" higher)" \
     "target >= 1M rows/s: $(verdict "$(G A score_scores)" ">=" 1000000)"
 
