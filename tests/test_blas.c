@@ -14,6 +14,8 @@
 #include "check.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 
 /* The core libaesql should ask for on this CPU (as ae_blas.c decides). */
@@ -52,9 +54,10 @@ static char *info(sqlite3 *db, const char *zKey){
   return z;
 }
 
-/* Trains a 64-input, 8-unit model on 512 made-up byte rows with two
-** threads and a fixed seed; returns the sum of its errors on them, or -1. */
-static double train_small(sqlite3 *db){
+/* Trains a 64-input, 8-unit model on 512 made-up byte rows for nEpoch
+** epochs with two threads and a fixed seed; returns the sum of its errors
+** on them, or -1. */
+static double train_small(sqlite3 *db, int nEpoch){
   sqlite3_stmt *st = 0;
   unsigned char a[64];
   double sum = -1;
@@ -70,8 +73,11 @@ static double train_small(sqlite3 *db){
     sqlite3_reset(st);
   }
   sqlite3_finalize(st);
-  if( sqlite3_exec(db, "SELECT ae_train('t', 8, '{\"epochs\": 5, \"seed\": 7,"
-                   " \"threads\": 2, \"batch_size\": 128}')", 0, 0, 0)==SQLITE_OK
+  char *zTrain = sqlite3_mprintf("SELECT ae_train('t', 8, '{\"epochs\": %d, "
+      "\"seed\": 7, \"threads\": 2, \"batch_size\": 128}')", nEpoch);
+  int rc = sqlite3_exec(db, zTrain, 0, 0, 0);
+  sqlite3_free(zTrain);
+  if( rc==SQLITE_OK
    && sqlite3_prepare_v2(db, "SELECT sum(ae_error('t_8', pixels)) FROM t",
                          -1, &st, 0)==SQLITE_OK
    && sqlite3_step(st)==SQLITE_ROW ){
@@ -105,7 +111,7 @@ static void case_own(void){
   CHECK("own OpenBLAS: OPENBLAS_CORETYPE is not left in the environment",
         getenv("OPENBLAS_CORETYPE")==0);
   {
-    double s = train_small(db);
+    double s = train_small(db, 5);
     char *zPath = own_result_path();
     FILE *f = fopen(zPath, "w");
     CHECK("own OpenBLAS: trains and scores", s>0 && f!=0);
@@ -132,6 +138,17 @@ static void case_env(void){
   sqlite3_free(zCore);
   sqlite3_free(zWhy);
   sqlite3_close(db);
+}
+
+/* A long training in its own thread and connection, while the caller
+** watches the host's OpenBLAS thread count. */
+static atomic_int watch_done;
+static void *watch_train(void *arg){
+  sqlite3 *db = check_open(0);
+  *(double*)arg = train_small(db, 2000);
+  sqlite3_close(db);
+  atomic_store(&watch_done, 1);
+  return 0;
 }
 
 static void case_host(void){
@@ -166,9 +183,27 @@ static void case_host(void){
         zWhy && strstr(zWhy, "already loaded by the host process")!=0);
   CHECK("host's OpenBLAS: ae_info reports the host's thread count",
         zThreads && strcmp(zThreads, "2")==0);
-  host = train_small(db);
-  CHECK("host's OpenBLAS: training leaves its thread count alone",
+  host = train_small(db, 5);
+  CHECK("host's OpenBLAS: its thread count after training is its own",
         get_threads()==2);
+  {
+    pthread_t th;
+    double s = -1;
+    int nMin = 1000, nPoll = 0;
+    if( pthread_create(&th, 0, watch_train, &s)==0 ){
+      while( !atomic_load(&watch_done) ){
+        int n = get_threads();
+        if( n<nMin ) nMin = n;
+        nPoll++;
+        usleep(100);
+      }
+      pthread_join(th, 0);
+    }
+    printf("# %d looks at OpenBLAS's thread count during training: "
+           "lowest %d\n", nPoll, nMin);
+    CHECK("host's OpenBLAS: training never changes its thread count",
+          s>0 && nPoll>=10 && nMin==2);
+  }
   {
     char *zPath = own_result_path();
     FILE *f = fopen(zPath, "r");
