@@ -8,9 +8,13 @@
 **
 ** Arguments: model, a name in ae_models; source, a table or view name
 ** ("schema.table" allowed) or a SELECT statement with a pixels column.
-** Columns: key (the source table's rowid; for a view or a query, the
-** 1-based row number in the order the rows come) and error (as ae_error(),
-** bit for bit: the same kernel scores both).
+** Columns: key (the row's key, as ae_source.h defines it: a table's rowid,
+** a query's key or rowid column, else the 1-based row number) and error
+** (as ae_error(), bit for bit: the same kernel scores both).
+**
+** Under a statement that writes (INSERT INTO t SELECT ... FROM
+** ae_scores('m', 't')), the source is read whole first (scores_eager), so
+** the rows inserted meanwhile are not read back without end.
 **
 ** Pipeline: the statement's thread reads the source in blocks (the first
 ** one short, so that the first rows come quickly), by chunks of 128 rows:

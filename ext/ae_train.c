@@ -10,7 +10,8 @@
 ** held-out rows with the weights at the end of the epoch.
 **
 ** All or nothing: the model trains in memory and is written at the end in
-** one savepoint, so an error or an interrupt leaves no trace.
+** one transaction (ae_store.h says which), so an error or an interrupt
+** leaves no trace; what cannot be stored is found before training.
 */
 #include "ae_model.h"
 #include "ae_blas.h"
