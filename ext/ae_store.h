@@ -25,6 +25,7 @@
 
 /* Per-connection state, the user data of the functions that write. */
 typedef struct aesql_conn {
+  sqlite3 *db;
   int nTraining;        /* ae_train calls running on this connection */
 } aesql_conn;
 

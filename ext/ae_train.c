@@ -18,6 +18,7 @@
 #include "ae_fit.h"
 #include "ae_source.h"
 #include "ae_store.h"
+#include "ae_progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -537,6 +538,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   aesql_adam adam;
   aesql_nn_data xd;
   aesql_fit *fit = 0;
+  aesql_run *run = 0;
   aesql_rng rng;
   sqlite3_stmt *pSrc = 0, *pPoll = 0;
   const char *zSource, *zWhy = 0;
@@ -657,7 +659,9 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   progress = o.progress>=0 ? o.progress : isatty(2);
   if( interrupted(pPoll) ){ train_interrupted(ctx); goto done; }
 
-  /* Train. */
+  /* Train, listed in ae_progress. */
+  run = aesql_run_begin(db, zName, zSource, o.epochs,
+                        (nTrain + o.batch_size - 1)/o.batch_size);
   for(e=0; e<o.epochs; e++){
     double tE = now_seconds(), sum = 0;
     int b;
@@ -677,6 +681,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
       }
       aesql_fit_step(fit);
       sum += l*n;
+      aesql_run_batch(run, e+1, b/o.batch_size + 1, sum/(b+n));
       if( interrupted(pPoll) ){ train_interrupted(ctx); goto done; }
     }
     hist[e].loss = sum/nTrain;
@@ -690,6 +695,16 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                                 e+1, o.learning_rate);
       if( !z ){ sqlite3_result_error_nomem(ctx); goto done; }
       sqlite3_result_error(ctx, z, -1);
+      sqlite3_free(z);
+      goto done;
+    }
+    if( aesql_run_epoch(run, e+1, hist[e].loss, nVal ? hist[e].val_loss : NAN,
+                        hist[e].seconds) ){
+      char *z = sqlite3_mprintf("ae_train: interrupted by the progress hook "
+                                "after epoch %d", e+1);
+      if( !z ){ sqlite3_result_error_nomem(ctx); goto done; }
+      sqlite3_result_error(ctx, z, -1);
+      sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
       sqlite3_free(z);
       goto done;
     }
@@ -715,6 +730,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
 done:
   aesql_fit_free(fit);         /* first: stops its threads */
+  aesql_run_end(run);
   conn->nTraining--;
   sqlite3_finalize(pSrc);
   sqlite3_finalize(pPoll);
@@ -730,6 +746,14 @@ done:
   data_free(&data);
 }
 
+/* The connection closes (or ae_train is registered again): its state and
+** its progress hook go. */
+static void conn_free(void *p){
+  aesql_conn *conn = p;
+  aesql_progress_forget(conn->db);
+  sqlite3_free(conn);
+}
+
 int aesql_train_register(sqlite3 *db){
   /* DIRECTONLY: it writes tables and runs the SQL it is given, so a view or
   ** trigger in a database from someone else must not be able to call it.
@@ -738,11 +762,12 @@ int aesql_train_register(sqlite3 *db){
   int rc;
   if( !conn ) return SQLITE_NOMEM;
   memset(conn, 0, sizeof(*conn));
+  conn->db = db;
   rc = sqlite3_create_function_v2(db, "ae_train", 2, SQLITE_UTF8|SQLITE_DIRECTONLY,
                                   conn, ae_train_func, 0, 0, 0);
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function_v2(db, "ae_train", 3, SQLITE_UTF8|SQLITE_DIRECTONLY,
-                                    conn, ae_train_func, 0, 0, sqlite3_free);
+                                    conn, ae_train_func, 0, 0, conn_free);
   }else{
     sqlite3_free(conn);
   }
