@@ -78,3 +78,8 @@ want=$(sqlite3 "$tmp/node.db" ".load ./libaesql" \
 [ -n "$row" ] && [ "$err" = "$want" ] \
   && ok "node's most unusual digit, row $row, has the shell's ae_error ($want)" \
   || bad "node's most unusual digit, row '$row', has the shell's ae_error ($err against '$want')"
+
+# 4. README.md's ```js blocks, in a directory laid out as the repository's
+#    root, with the modules of `make node`.
+mkdir "$tmp/readme" && ln -s "$(pwd)/data" "$tmp/readme/data" && ln -s "$(pwd)/libaesql.so" "$tmp/readme/"
+NODE_PATH=$(pwd)/build/node/node_modules /usr/bin/python3 tests/readme_blocks.py js "$tmp/readme" node

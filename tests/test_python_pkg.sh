@@ -132,3 +132,8 @@ missing=$(echo "$want" | while read -r f; do grep -qx "$f" "$tmp/sdist.list" || 
   && ok "the sdist carries ext/ and include/aesql.h, nothing outside itself" \
   || bad "the sdist carries ext/ and include/aesql.h, nothing outside itself (missing: $missing)"
 install_and_check sdist "$sdist"
+
+# 3. README.md's ```py blocks (```python ones are readme_test.py's, run with
+#    the system's python3, where this package is not installed) in the venv.
+mkdir "$tmp/readme"
+[ -x "$tmp/repo/bin/python" ] && "$py" tests/readme_blocks.py py "$tmp/readme" "$tmp/repo/bin/python"
