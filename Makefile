@@ -133,6 +133,7 @@ SQLITE_VEC_SHA256 = 5923730861b86c707cca5602b5f91092f9e52a46706dbc6e269fd4bb9c44
 CLIENT_PKGS = g++ python3-venv python3-pip python3-setuptools python3-wheel
 
 .PHONY: node vec client-deps
+# The suite needs them: the README loads build/vec0.so; test_node.sh runs on build/node.
 test: node vec
 
 client-deps:
