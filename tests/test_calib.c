@@ -93,6 +93,18 @@ int main(void){
     check_report(f>=r*0.5 && f<=r*1.5 + 0.005, zName, "%.4f", f);
   }
 
+  /* ae_scores gives the same p-values and flags. */
+  check_sql("ae_scores: pvalue and is_anomaly equal ae_pvalue's and ae_is_anomaly's", db,
+    "SELECT count(*), sum(s.pvalue = ae_pvalue('m', t.pixels)), "
+    "sum(s.is_anomaly = ae_is_anomaly('m', t.pixels)) "
+    "FROM ae_scores('m', 't') s JOIN t ON t.rowid = s.key", "4000|4000|4000");
+  check_sql("ae_scores: a rate as the third argument", db,
+    "SELECT count(*), sum(s.is_anomaly = ae_is_anomaly('m', t.pixels, 0.2)) "
+    "FROM ae_scores('m', 't', 0.2) s JOIN t ON t.rowid = s.key", "4000|4000");
+  check_sql_error("ae_scores: a rate out of range", db,
+    "SELECT count(*) FROM ae_scores('m', 't', 1.5)",
+    "ae_scores: the false-alarm rate must be a number above 0 and below 1, got '1.5'");
+
   /* ae_calibrate: another set of normal rows. */
   check_sql("ae_calibrate on the fresh rows", db,
     "SELECT ae_calibrate('m', 'SELECT pixels FROM t WHERE rowid > 3000')", "1000");
@@ -116,6 +128,9 @@ int main(void){
   check_sql_error("... nor thresholds", db, "SELECT ae_threshold('nv')", "has no calibration");
   check_sql_error("... nor flags", db, "SELECT ae_is_anomaly('nv', pixels) FROM t LIMIT 1",
                   "has no calibration");
+  check_sql("... and in ae_scores they are NULL, the errors there", db,
+            "SELECT count(error), count(pvalue), count(is_anomaly) FROM ae_scores('nv', 't')",
+            "4000|0|0");
   check_sql("... until it is calibrated", db,
     "SELECT ae_calibrate('nv', 'fresh'), ae_threshold('nv') > 0", "2000|1");
   check_sql("... at the default rate", db,
