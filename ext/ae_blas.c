@@ -23,6 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* SQLite 3.45 added SQLITE_RESULT_SUBTYPE and, with SQLITE_STRICT_SUBTYPE,
+** refuses sqlite3_result_subtype() from functions registered without it.
+** Older versions ignore the flag. */
+#ifndef SQLITE_RESULT_SUBTYPE
+# define SQLITE_RESULT_SUBTYPE 0x001000000
+#endif
+
 /* CBLAS enum values (cblas.h), so we need no header from the package. */
 enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 
@@ -182,7 +189,9 @@ static void ae_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 }
 
 int aesql_blas_register(sqlite3 *db){
+  /* RESULT_SUBTYPE: it sets one ('J'); SQLITE_STRICT_SUBTYPE builds refuse
+  ** that from functions not registered with it. */
   return sqlite3_create_function(db, "ae_info", 0,
-                                 SQLITE_UTF8|SQLITE_INNOCUOUS, 0,
-                                 ae_info_func, 0, 0);
+                                 SQLITE_UTF8|SQLITE_INNOCUOUS|SQLITE_RESULT_SUBTYPE,
+                                 0, ae_info_func, 0, 0);
 }

@@ -10,13 +10,53 @@
 **     instance is used as it is, its kernels and its thread count are
 **     not changed, before, during or after training, and results are
 **     the same as with libaesql's own instance.
+**
+**  0. ae_info() is registered with SQLITE_RESULT_SUBTYPE.
 */
+#define _GNU_SOURCE                /* RTLD_NEXT */
 #include "check.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
+
+/* Every SQL function libaesql registers comes through here: the test
+** program's own definition binds before libsqlite3's, which it calls. */
+static int info_flags = -1;
+int sqlite3_create_function(sqlite3 *db, const char *zName, int nArg,
+                            int eTextRep, void *pApp,
+                            void (*xFunc)(sqlite3_context*, int, sqlite3_value**),
+                            void (*xStep)(sqlite3_context*, int, sqlite3_value**),
+                            void (*xFinal)(sqlite3_context*)){
+  static int (*real)(sqlite3*, const char*, int, int, void*,
+                     void (*)(sqlite3_context*, int, sqlite3_value**),
+                     void (*)(sqlite3_context*, int, sqlite3_value**),
+                     void (*)(sqlite3_context*));
+  if( real==0 ) *(void**)&real = dlsym(RTLD_NEXT, "sqlite3_create_function");
+  if( real==0 ) return SQLITE_ERROR;
+  if( zName && strcmp(zName, "ae_info")==0 ) info_flags = eTextRep;
+  return real(db, zName, nArg, eTextRep, pApp, xFunc, xStep, xFinal);
+}
+
+/* SQLite 3.45's SQLITE_STRICT_SUBTYPE builds refuse a subtype ('J', JSON)
+** from a function registered without SQLITE_RESULT_SUBTYPE; older ones
+** ignore the flag, so the flag itself is what is checked. */
+static void case_register(void){
+  sqlite3 *db = check_open(0);
+  check_report(info_flags==(SQLITE_UTF8|SQLITE_INNOCUOUS|0x001000000),
+               "ae_info: registered UTF8|INNOCUOUS|RESULT_SUBTYPE",
+               "flags 0x%x, want 0x%x", info_flags,
+               SQLITE_UTF8|SQLITE_INNOCUOUS|0x001000000);
+  if( sqlite3_compileoption_used("STRICT_SUBTYPE") ){
+    check_sql("ae_info: its JSON subtype accepted by a strict-subtype SQLite",
+              db, "SELECT ae_info() ->> '$.version'", AESQL_VERSION_STR);
+  }else{
+    printf("# SQLite %s without SQLITE_STRICT_SUBTYPE: the flag is what "
+           "is checked\n", sqlite3_libversion());
+  }
+  sqlite3_close(db);
+}
 
 /* The core libaesql should ask for on this CPU (as ae_blas.c decides). */
 static const char *expected_core(void){
@@ -225,6 +265,7 @@ int main(void){
   int nFail = 0;
   const char *zDir = check_tmpdir();     /* made here, shared by the cases */
   unsetenv("OPENBLAS_CORETYPE");         /* case 1 needs it unset */
+  nFail += in_child(case_register);
   nFail += in_child(case_own);
   nFail += in_child(case_env);
   nFail += in_child(case_host);
