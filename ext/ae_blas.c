@@ -227,9 +227,10 @@ static int blas_trial_map(int n){
 
 /* Is dlopen()'s zErr the process running out of memory (or of address
 ** space)? ld.so says "failed to map segment from shared object" without
-** errno; a trial mapping tells a memory limit from, say, a noexec mount. */
+** errno; a trial mapping tells a memory limit from, say, a noexec mount.
+** Its size is a buffer's (more than any of the libraries needs): if that
+** cannot be mapped, no training could run either. */
 static int blas_err_nomem(const char *zErr){
-  void *p;
   if( zErr==0 || strstr(zErr, "static TLS") ) return 0;  /* not the process's */
   if( strstr(zErr, "annot allocate memory") || strstr(zErr, "out of memory") ){
     return 1;
@@ -237,11 +238,7 @@ static int blas_err_nomem(const char *zErr){
   if( !strstr(zErr, "failed to map segment") && !strstr(zErr, "cannot map zero-fill") ){
     return 0;
   }
-  p = mmap(0, (size_t)32<<20, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS,
-           -1, 0);
-  if( p==MAP_FAILED ) return errno==ENOMEM;
-  munmap(p, (size_t)32<<20);
-  return 0;
+  return blas_trial_map(1)!=0;
 }
 
 /* dlopen() or dlmopen() of the first of blas_names that loads, with the

@@ -15,17 +15,30 @@
 **     the model is the one of case 1, bit for bit;
 **  4. dlmopen() failing (no namespace left): the host's instance, used as
 **     it is, or, with no host, our own in the process's namespace (then
-**     the same model, bit for bit).
+**     the same model, bit for bit);
+**  5. memory: what OpenBLAS maps for each thread calling it (measured),
+**     and aesql_blas_reserve(): it maps that ahead, refuses what cannot
+**     be mapped, and not what OpenBLAS holds already;
+**  6. memory limits (RLIMIT_AS, not under ASan, whose shadow memory needs
+**     terabytes of address space): a training and scoring at limits from
+**     40 MB to 700 MB each end, within 60 s, in success or "out of memory"
+**     (SQLITE_NOMEM), in a process that exits normally; a load of
+**     OpenBLAS that failed for want of memory is tried again.
 */
 #define _GNU_SOURCE                /* RTLD_NEXT, LM_ID_NEWLM, CPU_COUNT */
 #include "check.h"
 #include "../ext/ae_blas.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 
 extern char **environ;
 
@@ -440,6 +453,418 @@ static void case_fallback_own(void){
 }
 #endif
 
+
+/* ---- memory ---- */
+
+/* Bytes of the process's mappings: all of them, or the anonymous
+** read-write ones (OpenBLAS's buffers are of those). Read with read()
+** into a static buffer, so that measuring allocates nothing. */
+static char maps_buf[1<<20];
+static long long maps_bytes(int bAnonRw){
+  int fd = open("/proc/self/maps", O_RDONLY);
+  long long n = 0;
+  size_t k = 0;
+  ssize_t r;
+  char *z, *zEnd;
+  if( fd<0 ) return -1;
+  while( k<sizeof(maps_buf)-1 && (r = read(fd, maps_buf+k, sizeof(maps_buf)-1-k))>0 ){
+    k += (size_t)r;
+  }
+  close(fd);
+  maps_buf[k] = 0;
+  for(z=maps_buf; *z; z=zEnd){
+    unsigned long long a, b, off;
+    unsigned long inode;
+    char perm[8], dev[16];
+    int pos = 0;
+    zEnd = strchr(z, '\n');
+    zEnd = zEnd ? zEnd+1 : z+strlen(z);
+    if( sscanf(z, "%llx-%llx %7s %llx %15s %lu%n", &a, &b, perm, &off, dev,
+               &inode, &pos)<6 || pos==0 ){
+      continue;
+    }
+    while( z[pos]==' ' || z[pos]=='\t' ) pos++;
+    if( bAnonRw && (inode!=0 || strcmp(perm, "rw-p")!=0
+                    || (z[pos]!='\n' && z[pos]!=0)) ){
+      continue;                    /* a file, [heap], [stack]... */
+    }
+    n += (long long)(b - a);
+  }
+  return n;
+}
+
+/* Whole buffers in d bytes of new mappings, or -1: d is k buffers and
+** less than 4 MiB of other mappings (none in a plain build; ASan's
+** allocator and thread bookkeeping make some). */
+static long long buffers_in(long long d){
+  long long B = (long long)aesql_blas_buffer_bytes(), k;
+  if( d<0 || B<=0 ) return -1;
+  k = d / B;
+  return d - k*B < (4<<20) ? k : -1;
+}
+
+/* A product big enough for OpenBLAS's buffered path on every core. */
+static float *mm_a, *mm_b, *mm_c;
+static void mm_big(void){
+  aesql_sgemm(0, 0, 200, 200, 200, 1.0f, mm_a, 200, mm_b, 200, 0.0f, mm_c, 200);
+}
+
+/* Threads that call OpenBLAS at the same time: each does 50 products
+** between two barriers, the caller measures around them. */
+static pthread_barrier_t mm_bar;
+static void *mm_thread(void *arg){
+  int i;
+  (void)arg;
+  pthread_barrier_wait(&mm_bar);
+  for(i=0; i<50; i++) mm_big();
+  pthread_barrier_wait(&mm_bar);
+  pthread_barrier_wait(&mm_bar);   /* until the caller has measured */
+  return 0;
+}
+/* Bytes of anonymous mappings made while nThread threads call OpenBLAS at
+** once (their stacks made before). */
+static long long mm_together(int nThread){
+  pthread_t th[4];
+  long long m0, m1;
+  int i;
+  if( nThread>4 ) return -1;
+  pthread_barrier_init(&mm_bar, 0, nThread + 1);
+  for(i=0; i<nThread; i++) pthread_create(&th[i], 0, mm_thread, 0);
+  m0 = maps_bytes(1);
+  pthread_barrier_wait(&mm_bar);
+  pthread_barrier_wait(&mm_bar);
+  m1 = maps_bytes(1);
+  pthread_barrier_wait(&mm_bar);
+  for(i=0; i<nThread; i++) pthread_join(th[i], 0);
+  pthread_barrier_destroy(&mm_bar);
+  return m1 - m0;
+}
+/* The same, one thread: its first product, then its second. */
+static long long mm_first, mm_second;
+static void *mm_once(void *arg){
+  long long m0 = maps_bytes(1);
+  (void)arg;
+  mm_big();
+  mm_first = maps_bytes(1) - m0;
+  m0 = maps_bytes(1);
+  mm_big();
+  mm_second = maps_bytes(1) - m0;
+  return 0;
+}
+
+static int mm_setup(void){
+  const char *zWhy = 0;
+  mm_a = calloc(200*200, sizeof(float));
+  mm_b = calloc(200*200, sizeof(float));
+  mm_c = calloc(200*200, sizeof(float));
+  if( !mm_a || !mm_b || !mm_c || aesql_blas_load(&zWhy) ){
+    check_report(0, "buffers: load OpenBLAS", "%s", zWhy ? zWhy : "no memory");
+    return 1;
+  }
+  return 0;
+}
+
+/* Buffers as OpenBLAS maps them, without a reservation: one for a new
+** thread's first product, none for its second, two for two threads at
+** once. */
+static void case_buffers_measured(void){
+  long long B = (long long)aesql_blas_buffer_bytes(), d;
+  pthread_t th;
+  if( mm_setup() ) return;
+  pthread_create(&th, 0, mm_once, 0);
+  pthread_join(th, 0);
+  printf("# a thread's first product mapped %lld bytes, its second %lld; "
+         "aesql_blas_buffer_bytes() %lld\n", mm_first, mm_second, B);
+  check_report(buffers_in(mm_first)==1, "buffers: a new thread's first sgemm "
+               "maps aesql_blas_buffer_bytes()", "%lld, want %lld", mm_first, B);
+  check_report(buffers_in(mm_second)==0, "buffers: its second maps nothing",
+               "%lld", mm_second);
+  pthread_create(&th, 0, mm_once, 0);
+  pthread_join(th, 0);
+  check_report(buffers_in(mm_first)==0, "buffers: another thread after it "
+               "reuses that buffer", "%lld", mm_first);
+  d = mm_together(3);
+  check_report(buffers_in(d)==2, "buffers: three threads at once map two more",
+               "%lld, want %lld", d, 2*B);
+}
+
+/* Sets the soft limit on address space to the process's size now plus
+** nMore bytes; returns the old limit. */
+static struct rlimit as_limit(long long nMore){
+  struct rlimit old, r;
+  getrlimit(RLIMIT_AS, &old);
+  r = old;
+  r.rlim_cur = (rlim_t)(maps_bytes(0) + nMore);
+  setrlimit(RLIMIT_AS, &r);
+  return old;
+}
+
+static void case_buffers_reserved(void){
+  long long B = (long long)aesql_blas_buffer_bytes(), m0, d;
+  int nThread;
+  if( mm_setup() ) return;
+  nThread = aesql_blas_threads();
+  m0 = maps_bytes(1);
+  CHECK("reserve: 2 threads", aesql_blas_reserve(2)==AESQL_BLAS_OK);
+  d = maps_bytes(1) - m0;
+  check_report(buffers_in(d)==2, "reserve: OpenBLAS maps their buffers there "
+               "and then", "%lld, want %lld", d, 2*B);
+  check_report(aesql_blas_threads()==1, "reserve: libaesql's threads are 1 "
+               "while it is held", "%d", aesql_blas_threads());
+  d = mm_together(2);
+  check_report(buffers_in(d)==0, "reserve: then two threads at once map "
+               "no buffer", "%lld", d);
+  aesql_blas_release(2);
+  check_report(aesql_blas_threads()==nThread, "reserve: released, libaesql's "
+               "threads are back", "%d, want %d", aesql_blas_threads(), nThread);
+  m0 = maps_bytes(1);
+  CHECK("reserve: again, 2 threads", aesql_blas_reserve(2)==AESQL_BLAS_OK);
+  d = maps_bytes(1) - m0;
+  check_report(buffers_in(d)==0, "reserve: again, what OpenBLAS holds is used",
+               "%lld", d);
+  aesql_blas_release(2);
+  if( getenv("AESQL_SANITIZE") ){
+    CHECK("reserve under a limit (skipped: ASan cannot run under RLIMIT_AS)", 1);
+    return;
+  }
+  {
+    /* room for less than one more buffer */
+    struct rlimit old = as_limit(B/2);
+    int rc2 = aesql_blas_reserve(2), rc3;
+    if( rc2==AESQL_BLAS_OK ) aesql_blas_release(2);
+    rc3 = aesql_blas_reserve(3);
+    if( rc3==AESQL_BLAS_OK ) aesql_blas_release(3);
+    setrlimit(RLIMIT_AS, &old);
+    check_report(rc2==AESQL_BLAS_OK, "reserve under a limit: what OpenBLAS "
+                 "holds is not refused", "rc %d", rc2);
+    check_report(rc3==AESQL_BLAS_NOMEM, "reserve under a limit: a buffer "
+                 "that cannot be mapped is out of memory", "rc %d", rc3);
+    check_report(aesql_blas_threads()==nThread, "reserve under a limit: "
+                 "nothing left reserved", "%d", aesql_blas_threads());
+  }
+}
+
+/* ---- memory limits ---- */
+
+/* One step of a job: "ok", "out of memory" (SQLITE_NOMEM with that
+** message, or an "out of memory" error of ours), or what went wrong. */
+static void step_result(sqlite3 *db, int rc, char *zOut, size_t nOut){
+  const char *zMsg = sqlite3_errmsg(db);
+  if( rc==SQLITE_OK ) snprintf(zOut, nOut, "ok");
+  else if( (sqlite3_errcode(db)==SQLITE_NOMEM || rc==SQLITE_NOMEM)
+        && strstr(zMsg, "out of memory") ){
+    snprintf(zOut, nOut, "out of memory");
+  }else snprintf(zOut, nOut, "error %d: %s", rc, zMsg);
+}
+
+static int exec_rows(sqlite3 *db, const char *zSql){
+  sqlite3_stmt *st = 0;
+  int rc = sqlite3_prepare_v2(db, zSql, -1, &st, 0);
+  if( rc==SQLITE_OK ){
+    while( (rc = sqlite3_step(st))==SQLITE_ROW ){}
+    if( rc==SQLITE_DONE ) rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* In a child: under a limit of nMB MB of address space, make a table of
+** 3000 rows of 784 random bytes, train on it with two threads, score it with
+** ae_error and ae_scores; write "train=...;score=..." to fd. */
+static void limited_job(int nMB, int fd){
+  struct rlimit r;
+  sqlite3 *db = 0;
+  char zTrain[200] = "not run", zScore[200] = "not run", zOut[450];
+  int rc;
+  r.rlim_cur = r.rlim_max = (rlim_t)nMB << 20;
+  setrlimit(RLIMIT_AS, &r);
+  rc = sqlite3_open(":memory:", &db);
+  if( rc==SQLITE_OK ) rc = sqlite3_aesql_init(db, 0, 0);
+  if( rc==SQLITE_OK ){
+    rc = exec_rows(db, "CREATE TABLE t(pixels BLOB)");
+    if( rc==SQLITE_OK ){
+      rc = exec_rows(db, "WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i+1 "
+          "FROM r WHERE i<2999) INSERT INTO t SELECT randomblob(784) FROM r");
+    }
+    if( rc!=SQLITE_OK ){
+      step_result(db, rc, zTrain, sizeof(zTrain));
+      memmove(zTrain+7, zTrain, strlen(zTrain)+1);
+      memcpy(zTrain, "setup: ", 7);
+    }
+  }else{
+    snprintf(zTrain, sizeof(zTrain), "setup: %s", rc==SQLITE_NOMEM
+             ? "out of memory" : sqlite3_errstr(rc));
+  }
+  if( rc==SQLITE_OK ){
+    rc = exec_rows(db, "SELECT ae_train('t', 32, '{\"epochs\": 2, \"seed\": 1, "
+                   "\"threads\": 2, \"name\": \"m\"}')");
+    step_result(db, rc, zTrain, sizeof(zTrain));
+    if( rc==SQLITE_OK ){
+      rc = exec_rows(db, "SELECT sum(ae_error('m', pixels)) FROM t");
+      if( rc==SQLITE_OK ){
+        rc = exec_rows(db, "SELECT count(*), sum(error) FROM ae_scores('m', 't')");
+      }
+      step_result(db, rc, zScore, sizeof(zScore));
+    }
+  }
+  sqlite3_close(db);
+  snprintf(zOut, sizeof(zOut), "train=%s;score=%s", zTrain, zScore);
+  if( write(fd, zOut, strlen(zOut))<0 ){ /* the parent sees nothing */ }
+}
+
+/* Runs limited_job(nMB) in a child; kills it after nSec seconds. Returns
+** 0 when it exited normally (zOut has its result), 1 when it was killed,
+** 2 when it died otherwise. */
+static int run_limited(int nMB, int nSec, char *zOut, size_t nOut, double *pSec){
+  int fds[2], status = 0, rc = 2;
+  size_t k = 0;
+  struct timespec t0, t1;
+  pid_t pid;
+  if( pipe(fds) ) return 2;
+  fflush(stdout);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  pid = fork();
+  if( pid==0 ){
+    close(fds[0]);
+    limited_job(nMB, fds[1]);
+    _exit(0);
+  }
+  close(fds[1]);
+  zOut[0] = 0;
+  for(;;){
+    struct pollfd p = { fds[0], POLLIN, 0 };
+    double dt;
+    int n;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    dt = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec)*1e-9;
+    if( dt>nSec ){ kill(pid, SIGKILL); waitpid(pid, &status, 0); rc = 1; break; }
+    n = poll(&p, 1, 100);
+    if( n>0 ){
+      ssize_t r = read(fds[0], zOut+k, nOut-1-k);
+      if( r>0 ){ k += (size_t)r; zOut[k] = 0; continue; }
+      /* end of file: the child is ending */
+      waitpid(pid, &status, 0);
+      rc = WIFEXITED(status) && WEXITSTATUS(status)==0 ? 0 : 2;
+      break;
+    }
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  *pSec = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec)*1e-9;
+  close(fds[0]);
+  return rc;
+}
+
+static void case_limits(void){
+  static const int aMB[] = { 40, 80, 150, 250, 350, 500, 700 };
+  int i, nOk = 0, nNomem = 0;
+  if( getenv("AESQL_SANITIZE") ){
+    CHECK("memory limits (skipped: ASan cannot run under RLIMIT_AS)", 1);
+    return;
+  }
+  for(i=0; i<(int)(sizeof(aMB)/sizeof(aMB[0])); i++){
+    char zOut[500], zName[120];
+    double sec = 0;
+    int rc = run_limited(aMB[i], 60, zOut, sizeof(zOut), &sec);
+    const char *zTrain = strstr(zOut, "train="), *zScore = strstr(zOut, ";score=");
+    int trainOk = zTrain && strncmp(zTrain+6, "ok;", 3)==0;
+    int trainNomem = zTrain && (strncmp(zTrain+6, "out of memory;", 14)==0
+                                || strncmp(zTrain+6, "setup: out of memory;", 21)==0);
+    int scoreOk = zScore && (strcmp(zScore+7, "ok")==0
+                             || strcmp(zScore+7, "out of memory")==0
+                             || (!trainOk && strcmp(zScore+7, "not run")==0));
+    printf("# %d MB: %s in %.1f s: %s\n", aMB[i], rc==0 ? "exited" : rc==1
+           ? "KILLED" : "DIED", sec, zOut);
+    snprintf(zName, sizeof(zName), "memory limit %d MB: ends within 60 s, "
+             "exits normally", aMB[i]);
+    check_report(rc==0, zName, "%s after %.1f s", rc==1 ? "killed" : "died", sec);
+    snprintf(zName, sizeof(zName), "memory limit %d MB: trains or says "
+             "\"out of memory\" (SQLITE_NOMEM), and scores or says so", aMB[i]);
+    check_report(rc==0 && (trainOk || trainNomem) && scoreOk, zName, "%s", zOut);
+    nOk += trainOk;
+    nNomem += trainNomem && strncmp(zTrain+6, "setup", 5)!=0;
+  }
+  check_report(nOk>0 && nNomem>0, "memory limits: some trained, some were "
+               "refused (out of memory)", "%d trained, %d refused", nOk, nNomem);
+}
+
+/* Scoring a trained model with little room left: ae_error and ae_scores
+** (whose workers want stacks and 8 MB blocks) each end in a result or
+** "out of memory", never a hang. */
+static void case_score_limits(void){
+  static const int aKB[] = { 0, 256, 1024, 4096, 16384, 65536 };
+  sqlite3 *db;
+  int i, nOk = 0;
+  if( getenv("AESQL_SANITIZE") ){
+    CHECK("scoring under a limit (skipped: ASan cannot run under RLIMIT_AS)", 1);
+    return;
+  }
+  db = check_open(0);
+  if( exec_rows(db, "CREATE TABLE t(pixels BLOB)")
+   || exec_rows(db, "WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i+1 "
+          "FROM r WHERE i<9999) INSERT INTO t SELECT randomblob(784) FROM r")
+   || exec_rows(db, "SELECT ae_train('t', 32, '{\"epochs\": 1, \"name\": \"m\"}')") ){
+    check_report(0, "scoring under a limit: a model to score", "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return;
+  }
+  for(i=0; i<(int)(sizeof(aKB)/sizeof(aKB[0])); i++){
+    char zName[120], zErr[200], zScores[200];
+    struct rlimit old = as_limit((long long)aKB[i] << 10);
+    int rc1 = exec_rows(db, "SELECT sum(ae_error('m', pixels)) FROM t"), rc2;
+    step_result(db, rc1, zErr, sizeof(zErr));
+    rc2 = exec_rows(db, "SELECT count(*), sum(error) FROM ae_scores('m', 't')");
+    step_result(db, rc2, zScores, sizeof(zScores));
+    setrlimit(RLIMIT_AS, &old);
+    printf("# %d KB of room: ae_error %s, ae_scores %s\n", aKB[i], zErr, zScores);
+    snprintf(zName, sizeof(zName), "scoring with %d KB of room: a result or "
+             "\"out of memory\" (SQLITE_NOMEM)", aKB[i]);
+    check_report((rc1==SQLITE_OK || strcmp(zErr, "out of memory")==0)
+                 && (rc2==SQLITE_OK || strcmp(zScores, "out of memory")==0),
+                 zName, "ae_error: %s; ae_scores: %s", zErr, zScores);
+    nOk += rc1==SQLITE_OK && rc2==SQLITE_OK;
+  }
+  CHECK("scoring under a limit: the last ones score", nOk>0);
+  sqlite3_close(db);
+}
+
+/* A load of OpenBLAS that failed for want of memory is tried again. */
+static void case_load_retry(void){
+  sqlite3 *db;
+  struct rlimit old;
+  const char *zWhy = 0;
+  char *zErr = 0;
+  int rc1, rc2;
+  if( getenv("AESQL_SANITIZE") ){
+    CHECK("load under a limit (skipped: ASan cannot run under RLIMIT_AS)", 1);
+    return;
+  }
+  db = check_open(0);
+  sqlite3_exec(db, "CREATE TABLE t(pixels BLOB); WITH RECURSIVE r(i) AS "
+               "(SELECT 0 UNION ALL SELECT i+1 FROM r WHERE i<9) "
+               "INSERT INTO t SELECT randomblob(64) FROM r", 0, 0, 0);
+  old = as_limit(8<<20);               /* too little for OpenBLAS */
+  rc1 = aesql_blas_load(&zWhy);
+  check_report(rc1==AESQL_BLAS_NOMEM && zWhy && strcmp(zWhy, "out of memory")==0,
+               "load under a limit: out of memory", "rc %d, %s", rc1,
+               zWhy ? zWhy : "(null)");
+  check_info("load under a limit: ae_info says out of memory", db,
+             "blas_error", "out of memory");
+  rc2 = sqlite3_exec(db, "SELECT ae_train('t', 4, '{\"epochs\": 1}')", 0, 0, &zErr);
+  check_report(rc2==SQLITE_NOMEM && zErr && strstr(zErr, "out of memory"),
+               "load under a limit: ae_train fails with out of memory (SQLITE_NOMEM)",
+               "rc %d, %s", rc2, zErr ? zErr : "(null)");
+  sqlite3_free(zErr);
+  zErr = 0;
+  setrlimit(RLIMIT_AS, &old);
+  check_report(aesql_blas_load(&zWhy)==AESQL_BLAS_OK, "load: tried again once "
+               "there is room, it loads", "%s", zWhy ? zWhy : "");
+  check_info("load: then ae_info has OpenBLAS", db, "blas", "OpenBLAS");
+  rc2 = sqlite3_exec(db, "SELECT ae_train('t', 4, '{\"epochs\": 1}')", 0, 0, &zErr);
+  check_report(rc2==SQLITE_OK, "load: then ae_train trains", "%s", zErr ? zErr : "");
+  sqlite3_free(zErr);
+  sqlite3_close(db);
+}
+
 int main(void){
   int nFail = 0;
   const char *zDir = check_tmpdir();     /* made here, shared by the cases */
@@ -457,6 +882,11 @@ int main(void){
   nFail += in_child(case_fallback_host);
   nFail += in_child(case_fallback_own);
 #endif
+  nFail += in_child(case_buffers_measured);
+  nFail += in_child(case_buffers_reserved);
+  nFail += in_child(case_load_retry);
+  nFail += in_child(case_limits);
+  nFail += in_child(case_score_limits);
   CHECK("each case ran to its end in its own process", nFail==0);
   {
     char *zPath = own_result_path();
