@@ -61,6 +61,9 @@
 **
 ** Loading is retried after a failure (under a memory limit, the next
 ** call may succeed); a failure for want of memory says "out of memory".
+** Once loaded, libaesql stays loaded (RTLD_NODELETE on itself), so that a
+** process that loads and unloads the extension again and again keeps one
+** instance rather than a new namespace each time.
 */
 #define _GNU_SOURCE             /* dlmopen, dlinfo */
 #include "aesql_int.h"
@@ -267,6 +270,18 @@ static void *blas_open(int bPrivate, char *zErr, size_t nErr){
   return lib;
 }
 
+/* Keeps libaesql itself loaded for the life of the process, once it has
+** an OpenBLAS: SQLite unloads an extension with the last connection that
+** loaded it, and a later .load would start afresh, with a new namespace
+** each time (glibc has room for about ten), the old ones left behind. */
+static void blas_pin_self(void){
+  Dl_info di;
+  if( dladdr((void*)&g, &di) && di.dli_fname && di.dli_fname[0] ){
+    /* never closed; NULL (nothing to pin) when we are the program itself */
+    (void)dlopen(di.dli_fname, RTLD_NOW|RTLD_NOLOAD|RTLD_NODELETE);
+  }
+}
+
 /* Loads OpenBLAS; g.mu held. */
 static int blas_load_locked(void){
   const char *zEnv = getenv("OPENBLAS_CORETYPE");
@@ -355,6 +370,7 @@ static int blas_load_locked(void){
                                  : nCpu>0 ? (int)nCpu : 1);
   }
   if( g.nThread<1 ) g.nThread = 1;
+  blas_pin_self();
   g.lib = lib;
   atomic_store_explicit(&g.loaded, 1, memory_order_release);
   return AESQL_BLAS_OK;

@@ -454,6 +454,50 @@ static void case_fallback_own(void){
 #endif
 
 
+/* Instances of OpenBLAS in the process: mappings of its file's start. */
+static int blas_code_maps(void){
+  FILE *f = fopen("/proc/self/maps", "r");
+  char z[600];
+  int n = 0;
+  while( f && fgets(z, sizeof(z), f) ){
+    char *zOff = strchr(z, ' ');
+    if( zOff && strncmp(zOff+6, "00000000 ", 9)==0 && strstr(z, "libopenblas") ) n++;
+  }
+  if( f ) fclose(f);
+  return n;
+}
+
+/* The loadable extension, ./libaesql.so, loaded and unloaded (SQLite
+** unloads it with the last connection) again and again: one private
+** OpenBLAS all along, not a new namespace each time. */
+static void case_reload(void){
+  int i, nPrivate = 0;
+  if( access("libaesql.so", R_OK)!=0 ){
+    CHECK("reload: ./libaesql.so is built (make)", 0);
+    return;
+  }
+  for(i=0; i<15; i++){
+    sqlite3 *db = 0;
+    char *zErr = 0, *z;
+    sqlite3_open(":memory:", &db);
+    sqlite3_enable_load_extension(db, 1);
+    if( sqlite3_load_extension(db, "./libaesql.so", 0, &zErr)!=SQLITE_OK ){
+      check_report(0, "reload: .load ./libaesql.so", "%s", zErr ? zErr : "?");
+      sqlite3_free(zErr);
+      sqlite3_close(db);
+      return;
+    }
+    z = check_query(db, "SELECT json_extract(ae_info(), '$.blas_instance')");
+    nPrivate += z && strcmp(z, "private")==0;
+    sqlite3_free(z);
+    sqlite3_close(db);
+  }
+  check_report(nPrivate==15, "reload: 15 times loaded and unloaded, a private "
+               "OpenBLAS each time", "%d of 15", nPrivate);
+  check_report(blas_code_maps()==1, "reload: and the same one",
+               "%d instances of OpenBLAS mapped", blas_code_maps());
+}
+
 /* ---- memory ---- */
 
 /* Bytes of the process's mappings: all of them, or the anonymous
@@ -882,6 +926,7 @@ int main(void){
   nFail += in_child(case_fallback_host);
   nFail += in_child(case_fallback_own);
 #endif
+  nFail += in_child(case_reload);
   nFail += in_child(case_buffers_measured);
   nFail += in_child(case_buffers_reserved);
   nFail += in_child(case_load_retry);
