@@ -44,7 +44,10 @@
 ** with OPENBLAS_NUM_THREADS=1 and, when the user did not set it,
 ** OPENBLAS_CORETYPE; `environ` points to it for the length of the call
 ** only. So nothing else in the process sees those settings, and the
-** private C library keeps an environment nobody frees. With one thread
+** private C library keeps an environment nobody frees. (Another thread's
+** getenv() in that window reads the copy, which is complete; its setenv()
+** would be lost, as before a concurrent getenv() could have crashed on
+** our setenv(): this runs once per process.) With one thread
 ** OpenBLAS starts no threads of its own: each of those would map a buffer
 ** at start (below), and under a memory limit spin for ever doing so.
 **
@@ -70,7 +73,6 @@
 #include "ae_blas.h"
 
 #include <dlfcn.h>
-#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
