@@ -712,7 +712,8 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
     sqlite3_free(pVtab->zErrMsg);
     pVtab->zErrMsg = sqlite3_mprintf("ae_scores: %s", zErr ? zErr :
                                      (rc & 0xff)==SQLITE_INTERRUPT ? "interrupted"
-                                     : sqlite3_errmsg(db));
+                                     : sqlite3_errcode(db)==(rc & 0xff)
+                                     ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_free(zErr);
     return rc;
   }

@@ -640,8 +640,8 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   hidden = sqlite3_value_int(argv[1]);
   if( parse_options(ctx, db, argc>2 ? argv[2] : 0, &o) ) goto done;
-  if( aesql_blas_load(&zWhy) ){
-    train_error(ctx, db, SQLITE_ERROR, zWhy);
+  if( (rc = aesql_blas_load(&zWhy))!=SQLITE_OK ){
+    train_error(ctx, db, rc, zWhy);    /* SQLITE_NOMEM: "out of memory" */
     goto done;
   }
 
