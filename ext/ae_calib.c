@@ -280,7 +280,14 @@ static void ae_calibrate_func(sqlite3_context *ctx, int argc, sqlite3_value **ar
       err = p;
       nAlloc = nNew;
     }
-    err[n++] = aesql_score_error(m, px, work);
+    err[n] = aesql_score_error(m, px, work);
+    if( !isfinite(err[n]) ){
+      zErr = sqlite3_mprintf("the reconstruction error of row %lld of the "
+                             "source overflows", n+1);
+      rc = SQLITE_ERROR;
+      goto done;
+    }
+    n++;
   }
   if( rc!=SQLITE_DONE ) goto done;
   sqlite3_finalize(pSrc);

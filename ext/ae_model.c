@@ -127,6 +127,15 @@ static int model_derive(aesql_model *pm){
     pm->c[k] = s;
     pm->b1p[k] = pm->nn.b1[k];
   }
+  /* Weights so large that the float Gram matrix overflows (a hostile or
+  ** a diverged model): the expansion would give NaN; score densely. */
+  for(i=0; i<(size_t)hp*hp; i++){
+    if( !isfinite(pm->gram[i]) ){
+      pm->w12 = 0;
+      pm->gram = 0;
+      return SQLITE_OK;
+    }
+  }
   pm->sparse = 2*h < d;
   return SQLITE_OK;
 }

@@ -469,12 +469,26 @@ static void score_done(sqlite3_context *ctx, score_aux *a, int fresh){
   if( a && fresh ) sqlite3_set_auxdata(ctx, 0, a, score_aux_free);
 }
 
+/* A reconstruction error that is not a finite number: the model's weights
+** or the row's values are too large for float32. Never a NaN (which SQL
+** would read as NULL, the least unusual row). */
+static void score_overflow(sqlite3_context *ctx, const char *zFunc){
+  char *z = sqlite3_mprintf("%s: the reconstruction error of this row "
+      "overflows (the model's weights or the row's values are too large)", zFunc);
+  if( z ) sqlite3_result_error(ctx, z, -1); else sqlite3_result_error_nomem(ctx);
+  sqlite3_free(z);
+}
+
 static void ae_error_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const void *px = 0;
   score_aux *aux; int fresh;
   score_aux *a = score_args(ctx, argv, "ae_error", &px, &aux, &fresh);
   (void)argc;
-  if( a ) sqlite3_result_double(ctx, aesql_score_error(a->m, px, a->work));
+  if( a ){
+    double e = aesql_score_error(a->m, px, a->work);
+    if( isfinite(e) ) sqlite3_result_double(ctx, e);
+    else score_overflow(ctx, "ae_error");
+  }
   score_done(ctx, aux, fresh);
 }
 
@@ -552,8 +566,9 @@ static void ae_pvalue_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   score_aux *a = score_args(ctx, argv, "ae_pvalue", &px, &aux, &fresh);
   (void)argc;
   if( a && !score_calib(ctx, a, "ae_pvalue") ){
-    sqlite3_result_double(ctx, aesql_calib_pvalue(&a->cal,
-                                 aesql_score_error(a->m, px, a->work)));
+    double e = aesql_score_error(a->m, px, a->work);
+    if( isfinite(e) ) sqlite3_result_double(ctx, aesql_calib_pvalue(&a->cal, e));
+    else score_overflow(ctx, "ae_pvalue");
   }
   score_done(ctx, aux, fresh);
 }
@@ -566,8 +581,9 @@ static void ae_is_anomaly_func(sqlite3_context *ctx, int argc, sqlite3_value **a
   if( a && !score_calib(ctx, a, "ae_is_anomaly") ){
     rate = a->cal.rate;
     if( argc<3 || !aesql_calib_rate_arg(ctx, "ae_is_anomaly", argv[2], &rate) ){
-      sqlite3_result_int(ctx, aesql_calib_flag(&a->cal,
-                           aesql_score_error(a->m, px, a->work), rate));
+      double e = aesql_score_error(a->m, px, a->work);
+      if( isfinite(e) ) sqlite3_result_int(ctx, aesql_calib_flag(&a->cal, e, rate));
+      else score_overflow(ctx, "ae_is_anomaly");
     }
   }
   score_done(ctx, aux, fresh);

@@ -44,6 +44,7 @@
 #include "ae_store.h"
 #include "ae_calib.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -764,6 +765,14 @@ static int scoresColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   scores_cursor *c = (scores_cursor*)cur;
   const scores_block *b = &c->aBlk[c->iCur];
   double e = c->eager ? c->aAllErr[c->iAll] : b->aErr[c->iBlk];
+  if( !isfinite(e) && (i==COL_ERROR || i==COL_PVALUE || i==COL_IS_ANOMALY) ){
+    char *z = sqlite3_mprintf("ae_scores: the reconstruction error of row %lld "
+        "overflows (the model's weights or the row's values are too large)",
+        c->iRow);
+    if( z ) sqlite3_result_error(ctx, z, -1); else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(z);
+    return SQLITE_OK;
+  }
   switch( i ){
     case COL_KEY:
       sqlite3_result_int64(ctx, c->eager ? c->aAllKey[c->iAll] : b->aKey[c->iBlk]);

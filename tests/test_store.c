@@ -366,8 +366,9 @@ static void hostile(void){
     static const unsigned char idx1[13] = { 0,0,8,2, 0,0,0,1, 0,0,0,1, 7 };  /* 1 x 1 */
     snprintf(zPath, sizeof(zPath), "%s/one.idx", zDir);
     check_write_file(zPath, idx1, sizeof(idx1));
-    sqlite3_free(check_query(db, sqlite3_mprintf(
-      "CREATE VIRTUAL TABLE ae_models USING idx(images='%q')", zPath)));
+    char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE ae_models USING idx(images='%q')", zPath);
+    sqlite3_free(check_query(db, zSql));
+    sqlite3_free(zSql);
   }
   check_sql_error("a virtual table named ae_models is refused", db,
     "SELECT ae_error('x', zeroblob(16))", "main.ae_models is a virtual table");
@@ -376,6 +377,37 @@ static void hostile(void){
     "CREATE TABLE ae_models(name TEXT, weights BLOB);"
     "SELECT ae_error('x', zeroblob(16))",
     "main.ae_models is not libaesql's table of models: it has no column 'n_input'");
+  sqlite3_close(db);
+}
+
+/* Weights that overflow float32 on the way: an error, never a NaN (SQL
+** would read it as NULL, the least unusual row). */
+static void overflow(void){
+  sqlite3 *db = check_open(0);
+  unsigned char blob[32 + 4*82];
+  static const unsigned char hdr[32] = { 'A','E','S','Q','L','A','E',0, 1,0,0,0,
+    16,0,0,0, 2,0,0,0, 0,0,0,0, 82,0,0,0, 0,0,0,0 };
+  sqlite3_stmt *st = 0;
+  int i;
+  check_make_table(db, "t", 20, 16);
+  memcpy(blob, hdr, 32);
+  for(i=0; i<82; i++){      /* every weight 6e37, a finite float32 */
+    blob[32+4*i] = 0x52; blob[33+4*i] = 0x8e; blob[34+4*i] = 0x34; blob[35+4*i] = 0x7e;
+  }
+  sqlite3_free(check_query(db, "SELECT ae_train('t', 2, '{\"epochs\": 1, \"name\": \"huge\"}')"));
+  sqlite3_prepare_v2(db, "UPDATE ae_models SET weights = ?1 WHERE name = 'huge'", -1, &st, 0);
+  sqlite3_bind_blob(st, 1, blob, sizeof(blob), SQLITE_STATIC);
+  CHECK("a model whose weights are all 6e37", sqlite3_step(st)==SQLITE_DONE);
+  sqlite3_finalize(st);
+  check_sql_error("... ae_error says the error overflows, not NULL", db,
+    "SELECT ae_error('huge', pixels) FROM t",
+    "ae_error: the reconstruction error of this row overflows");
+  check_sql_error("... and so does ae_scores", db,
+    "SELECT error FROM ae_scores('huge', 't')",
+    "ae_scores: the reconstruction error of row 1 overflows");
+  check_sql_error("... and ae_calibrate", db,
+    "SELECT ae_calibrate('huge', 't')",
+    "ae_calibrate: the reconstruction error of row 1 of the source overflows");
   sqlite3_close(db);
 }
 
@@ -479,6 +511,7 @@ int main(void){
   self_feeding();
   wrong_answers();
   hostile();
+  overflow();
   limits();
   return check_done();
 }
