@@ -19,7 +19,8 @@
 ** The numeric core allocates through sqlite3_malloc64 too (ae_nn.h), so
 ** its failures are injected here as well. Not reached: the IDX reader's
 ** own malloc() (idx_file.h: blocks that may pass SQLite's 2 GiB limit),
-** zlib's and OpenBLAS's internal allocations, and thread creation.
+** zlib's allocations for the IDX reader's gzip files (gzFile has no
+** allocator hook), OpenBLAS's, and thread creation.
 **
 ** Each run starts from a fresh copy of a small database file (a table of
 ** 40 rows of 16 bytes, a model trained on it) and a fresh connection
@@ -726,6 +727,10 @@ int main(void){
      "SELECT rowid, hex(ae_reconstruct('m', pixels)) FROM t WHERE rowid <= 5");
   OP("ae_encode", zT1, 0, STATE_MODELS,
      "SELECT rowid, hex(ae_encode('m', pixels)) FROM t WHERE rowid <= 5");
+  OP("ae_png and ae_ascii", zT1, 0, STATE_SCHEMA,
+     "SELECT hex(ae_png(pixels, 4, 4, 3)), ae_ascii(pixels, 4), "
+     "hex(ae_png(ae_reconstruct('m', pixels))), "
+     "hex(ae_png(zeroblob(16), 2, 2)) FROM t WHERE rowid <= 2");
   OP("ae_scores on a table", zT1, 0, STATE_MODELS,
      "SELECT key, error FROM ae_scores('m', 't')");
   OP("ae_scores on a query", zT1, 0, STATE_MODELS,
