@@ -10,7 +10,9 @@
 **     (one operation, one N, p persistent or t transient: to read the
 **      sanitizers' report of one failing run)
 **   AESQL_FAULT_TRACE=1 (or =sql): where the first fault is injected, as
-**     a stack (ASan build), and the result (=sql: each statement too)
+**     a stack (ASan build), the result, the blocks outstanding, and what
+**     an application's COMMIT would keep of a transaction left open;
+**     =sql: each statement as it starts, and each step's result, too
 **   AESQL_FAULT_STRICT=1: the known bugs (aKnown below) fail the test too
 **
 ** The allocator is SQLite's default one wrapped (SQLITE_CONFIG_MALLOC,
@@ -182,7 +184,7 @@ static char *run_sql(sqlite3 *db, const char *zSql, int *pRc){
       }
       if( rc==SQLITE_NOMEM ) break;
     }
-    if( fault_trace ){
+    if( fault_trace>1 ){
       fprintf(stderr, "-- step rc %d, autocommit %d\n", rc, sqlite3_get_autocommit(db));
     }
     if( rc==SQLITE_NOMEM ){
@@ -634,7 +636,7 @@ static int only_run(const char *zOnly, const fault_op *aOp, int nOp){
       op_run(&aOp[i], &ref, n, c1[1]=='p', &bad);
       bad_print(&bad, aOp[i].zName);
       printf("%s run %s N=%d: %s\n", bad.n ? "not ok -" : "ok -", aOp[i].zName,
-             n, bad.n ? "failed" : "clean");
+             n, bad.n ? "failed" : bad.nKnown ? "a known bug only" : "clean");
       free(ref.zResult); free(ref.zBefore); free(ref.zAfter);
       return 1;
     }
@@ -754,7 +756,10 @@ int main(void){
      "SELECT count(*) FROM gone");
 
   fault_strict = getenv("AESQL_FAULT_STRICT")!=0;
-  fault_trace = getenv("AESQL_FAULT_TRACE") ? 1 + (strcmp(getenv("AESQL_FAULT_TRACE"), "sql")==0) : 0;
+  {
+    const char *z = getenv("AESQL_FAULT_TRACE");
+    fault_trace = z ? 1 + (strcmp(z, "sql")==0) : 0;
+  }
   if( zOnly && zOnly[0] ){
     only_run(zOnly, aOp, nOp);
     for(i=0; i<nOp; i++) sqlite3_free(aOp[i].zSql);
