@@ -14,6 +14,10 @@
 **     an application's COMMIT would keep of a transaction left open;
 **     =sql: each statement as it starts, and each step's result, too
 **   AESQL_FAULT_STRICT=1: the known bugs (aKnown below) fail the test too
+**   AESQL_FAULT_FULL=1: every N (by default, to keep the suite quick, every
+**     N among the first and last FAULT_EDGE allocations of an operation,
+**     every step-th in between so as to make about FAULT_RUNS runs, and
+**     every N around any run that fails)
 **
 ** The allocator is SQLite's default one wrapped (SQLITE_CONFIG_MALLOC,
 ** before sqlite3_initialize): it counts the allocations from the moment a
@@ -337,6 +341,10 @@ static sqlite3 *open_copy(const char *zTemplate){
   sqlite3_db_config(db, SQLITE_DBCONFIG_LOOKASIDE, 0, 0, 0);
   /* No fsync: a rollback journal all the same, in a tenth of the time. */
   sqlite3_exec(db, "PRAGMA synchronous=OFF", 0, 0, 0);
+  /* The schema read before the faults, as an application has it once it
+  ** has run anything: the runs are then about libaesql's allocations, not
+  ** SQLite's schema parser (a thousand allocations of each run). */
+  sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", 0, 0, 0);
   return db;
 }
 
@@ -394,13 +402,20 @@ static char *read_state(sqlite3 *db, const char *zState){
 
 /* Reference of an op: its result and the states before and after, from a
 ** run without faults. */
-typedef struct fault_ref { char *zResult, *zBefore, *zAfter; int rc; } fault_ref;
+typedef struct fault_ref {
+  char *zResult, *zBefore, *zAfter;
+  int rc;
+  int nAlloc;               /* allocations of the run without faults */
+} fault_ref;
 
 static void op_reference(const fault_op *op, fault_ref *ref){
   sqlite3 *db = open_copy(op->zTemplate);
   int rc;
   ref->zBefore = read_state(db, op->zState);
+  fault_arm(0x7fffffff, 0);           /* counts, fails nothing */
   ref->zResult = run_sql(db, op->zSql, &rc);
+  fault_disarm();
+  ref->nAlloc = ft.nCall;
   ref->rc = rc;
   ref->zAfter = read_state(db, op->zState);
   if( (rc!=SQLITE_OK)!=op->fails ){
@@ -417,6 +432,11 @@ static int is_nomem(int rc, const char *zMsg){
 }
 
 #define MAX_N    20000   /* a run has no more allocations than this */
+#ifndef FAULT_RUNS
+# define FAULT_RUNS 150  /* runs per operation and mode, about, by default */
+#endif
+#define FAULT_EDGE 24    /* every N among the first and last FAULT_EDGE */
+static int fault_full;   /* AESQL_FAULT_FULL: every N */
 
 /* Bugs found by this test in files being rewritten by others, described
 ** in full in the report that came with this test: a failing run whose
@@ -438,22 +458,6 @@ static const struct known_bug {
   { "ae_train.c parse_options: SQLITE_NOMEM from json_each taken for bad JSON",
     "ae_train", "wrong error (code 1): ERROR: ae_train: options must be a "
     "JSON object" },
-  { "ae_source.c source_in_schema: SQLITE_NOMEM taken for a missing table",
-    "ae_", "wrong error (code 1): ERROR: ae_train: no table or view named" },
-  { "ae_source.c source_in_schema: SQLITE_NOMEM taken for a missing table",
-    "ae_", "wrong error (code 1): ERROR: ae_scores: no table or view named" },
-  { "ae_source.c aesql_source_prepare: unchecked sqlite3_mprintf of the "
-    "table name (NULL, quoted as \"(NULL)\")",
-    "ae_", "wrong error (code 1): ERROR: ae_train: cannot read source 't': "
-    "no such table: main.(NULL)" },
-  { "ae_source.c aesql_source_prepare: unchecked sqlite3_mprintf of the "
-    "table name (NULL, quoted as \"(NULL)\")",
-    "ae_", "wrong error (code 1): ERROR: ae_train: cannot read source 'v': "
-    "no such table: main.(NULL)" },
-  { "ae_source.c aesql_source_prepare: unchecked sqlite3_mprintf of the "
-    "table name (NULL, quoted as \"(NULL)\")",
-    "ae_", "wrong error (code 1): ERROR: ae_scores: cannot read source 't': "
-    "no such table: main.(NULL)" },
 };
 #define N_KNOWN ((int)(sizeof(aKnown)/sizeof(aKnown[0])))
 static int aKnownSeen[N_KNOWN];
@@ -756,6 +760,7 @@ int main(void){
      "SELECT count(*) FROM gone");
 
   fault_strict = getenv("AESQL_FAULT_STRICT")!=0;
+  fault_full = getenv("AESQL_FAULT_FULL")!=0;
   {
     const char *z = getenv("AESQL_FAULT_TRACE");
     fault_trace = z ? 1 + (strcmp(z, "sql")==0) : 0;
@@ -770,16 +775,37 @@ int main(void){
     const fault_op *op = &aOp[i];
     fault_ref ref;
     static fault_bad bad;
-    int persist, n[2] = {0, 0}, done = 0;
+    int persist, n[2] = {0, 0}, nRun[2] = {0, 0}, st[2] = {1, 1}, done = 0;
     double t0 = now_s();
     op_reference(op, &ref);
     for(persist=0; persist<2; persist++){
-      int iFail;
-      for(iFail=1; iFail<=MAX_N; iFail++){
+      /* Every N at both ends, every step-th in between (every N with
+      ** AESQL_FAULT_FULL), and every N around a run that fails. */
+      const int nRef = ref.nAlloc, off = persist;
+      const int nMid = nRef - 2*FAULT_EDGE;
+      const int step = fault_full || nMid<=FAULT_RUNS ? 1
+                     : (nMid + FAULT_RUNS - 1)/FAULT_RUNS;
+      int iFail = 1, iDense = 0, j;
+      while( iFail<=MAX_N ){
+        int nBad0 = bad.n;
         done = op_run(op, &ref, iFail, persist, &bad);
+        nRun[persist]++;
         if( done ) break;
+        if( bad.n>nBad0 && step>1 && iDense<iFail ){
+          for(j=iFail-step+1; j<iFail; j++){    /* the ones skipped before */
+            if( j>0 && op_run(op, &ref, j, persist, &bad)==0 ) nRun[persist]++;
+          }
+          iDense = iFail + step;
+        }
+        if( iFail<FAULT_EDGE || iFail>=nRef-FAULT_EDGE || iFail<iDense ){
+          iFail++;
+        }else{
+          iFail += step - (iFail + step - off) % step;   /* next = off mod step */
+          if( iFail>nRef-FAULT_EDGE ) iFail = nRef-FAULT_EDGE;
+        }
       }
       n[persist] = iFail;
+      st[persist] = step;
       if( !done ){
         bad_add(&bad, op->zName, "still failing allocations at N=MAX_N",
                 persist, iFail, 0);
@@ -793,13 +819,16 @@ int main(void){
 #endif
     bad_print(&bad, op->zName);
     {
-      char zLabel[200], zKnown[64] = "";
+      char zLabel[320], zKnown[64] = "";
       if( bad.nKnown ){
         snprintf(zKnown, sizeof(zKnown), "; %d known-bug symptom(s)",
                  bad.nKnown);
       }
-      snprintf(zLabel, sizeof(zLabel), "fault: %s: N=1..%d transient, "
-               "N=1..%d persistent, %.1f s%s", op->zName, n[0], n[1],
+      char zT[64] = "", zP[64] = "";
+      if( st[0]>1 ) snprintf(zT, sizeof(zT), " (1 in %d: %d runs)", st[0], nRun[0]);
+      if( st[1]>1 ) snprintf(zP, sizeof(zP), " (1 in %d: %d runs)", st[1], nRun[1]);
+      snprintf(zLabel, sizeof(zLabel), "fault: %s: N=1..%d transient%s, "
+               "N=1..%d persistent%s, %.1f s%s", op->zName, n[0], zT, n[1], zP,
                now_s() - t0, zKnown);
       check_report(bad.n==0, zLabel, "%d symptom(s) of failing runs, described "
                    "above", bad.n);
