@@ -160,3 +160,53 @@ build/vec0.so:
 	echo '$(SQLITE_VEC_SHA256)  build/vec/package/vec0.so' | sha256sum -c --quiet
 	mv build/vec/package/vec0.so $@
 	rm -rf build/vec
+
+# ---- fuzzing: tests/fuzz (libFuzzer with ASan and UBSan, clang) ----------
+#   make fuzz                   builds build/fuzz/fuzz_* and runs each for
+#                               FUZZ_SECONDS seconds (default 60)
+#   make fuzz FUZZ_SECONDS=10   the quick run, for CI
+#   make fuzz-build             builds only
+# Each target starts from its seeds, tests/fuzz/corpus/<target> (read
+# only), and keeps what it finds in build/fuzz/corpus/<target>; a crash is
+# written to build/fuzz/crash-<target>-*, and stops the run with an error.
+# Replay one input with build/fuzz/<target> FILE.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz_idx fuzz_model fuzz_options
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  = -O1 -g $(WARN) -std=gnu11 -fno-math-errno -Iinclude -DSQLITE_CORE $(FUZZ_SAN)
+FUZZ_OBJ     = $(SRC:ext/%.c=build/fuzz/obj/%.o)
+FUZZ_PKGS    = clang libclang-rt-14-dev
+.PHONY: fuzz fuzz-build fuzz-deps
+
+# clang and libFuzzer's runtime (libclang-rt-14-dev), installed as `deps` does.
+fuzz-deps: deps
+	@missing=""; for p in $(FUZZ_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make fuzz-deps: installing$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build/fuzz/obj/%.o: ext/%.c $(HDR) | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -lsqlite3 $(LIBS)
+
+fuzz-build: $(FUZZ_TARGETS:%=build/fuzz/%)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "make fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -max_len=8192 \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/crash-$$t- \
+	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>build/fuzz/$$t.log; \
+	  rc=$$?; grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|Done )' build/fuzz/$$t.log; \
+	  if [ $$rc -ne 0 ]; then tail -n 40 build/fuzz/$$t.log; echo "make fuzz: $$t failed"; exit 1; fi; \
+	done

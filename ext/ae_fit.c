@@ -13,8 +13,8 @@
 ** (aesql_adam_update). Validation's units are parts of the rows, each
 ** part's sum of squared errors into its own slot.
 **
-** Nothing here knows about SQLite; memory comes from the C library, as in
-** ae_nn.c, and none is allocated after aesql_fit_new().
+** Nothing here knows about SQLite; memory comes from aesql_nn_malloc(), as
+** in ae_nn.c, and none is allocated after aesql_fit_new().
 */
 #include "ae_fit.h"
 #include "ae_pool.h"
@@ -105,7 +105,7 @@ aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
   if( maxBatch<1 || x->d!=nn->d || opt->n!=aesql_nn_nparam(nn->d, nn->h) ){
     return 0;
   }
-  f = calloc(1, sizeof(*f));
+  f = aesql_nn_calloc(1, sizeof(*f));
   if( f==0 ) return 0;
   f->nn = nn;
   f->opt = opt;
@@ -124,15 +124,15 @@ aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
   }
   if( nThread>f->nGrad ) nThread = f->nGrad;
   f->pool = aesql_pool_new(nThread);
-  f->aGrad = calloc(f->nGrad, sizeof(aesql_nn));
-  f->aG = calloc(f->nGrad, sizeof(float*));
-  f->aSse = calloc(f->nSse, sizeof(double));
+  f->aGrad = aesql_nn_calloc(f->nGrad, sizeof(aesql_nn));
+  f->aG = aesql_nn_calloc(f->nGrad, sizeof(float*));
+  f->aSse = aesql_nn_calloc(f->nSse, sizeof(double));
   if( f->pool==0 || f->aGrad==0 || f->aG==0 || f->aSse==0 ){
     aesql_fit_free(f);
     return 0;
   }
   f->nThread = aesql_pool_threads(f->pool);
-  f->aWork = calloc(f->nThread, sizeof(aesql_nn_work*));
+  f->aWork = aesql_nn_calloc(f->nThread, sizeof(aesql_nn_work*));
   if( f->aWork==0 ){ aesql_fit_free(f); return 0; }
   for(i=0; i<f->nThread; i++){
     f->aWork[i] = aesql_nn_work_new(nn->d, nn->h, AESQL_FIT_PASS_ROWS);
@@ -164,11 +164,11 @@ void aesql_fit_free(aesql_fit *f){
   if( f->aGrad ){
     for(i=0; i<f->nGrad; i++) aesql_nn_free(&f->aGrad[i]);
   }
-  free(f->aWork);
-  free(f->aGrad);
-  free(f->aG);
-  free(f->aSse);
-  free(f);
+  aesql_nn_mfree(f->aWork);
+  aesql_nn_mfree(f->aGrad);
+  aesql_nn_mfree(f->aG);
+  aesql_nn_mfree(f->aSse);
+  aesql_nn_mfree(f);
 }
 
 int aesql_fit_threads(const aesql_fit *f){

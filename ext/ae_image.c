@@ -271,6 +271,40 @@ static size_t png_chunk(unsigned char *p, const char *zType, size_t nData){
   return 12 + nData;
 }
 
+/* zlib's memory from SQLite's allocator, like the rest (compress2() would
+** take its ~270 kB of deflate state from malloc, out of SQLite's sight). */
+static voidpf png_zalloc(voidpf opaque, uInt nItem, uInt nSize){
+  (void)opaque;
+  return sqlite3_malloc64((sqlite3_uint64)nItem*nSize);
+}
+static void png_zfree(voidpf opaque, voidpf p){
+  (void)opaque;
+  sqlite3_free(p);
+}
+
+/* compress2() at the default level, with png_zalloc: the zlib stream of
+** a[0..n) into out (*pnOut bytes, compressBound(n) at least), its size
+** back in *pnOut. Returns a zlib code: Z_OK, or Z_MEM_ERROR. */
+static int png_deflate(unsigned char *out, uLongf *pnOut,
+                       const unsigned char *a, uLong n){
+  z_stream z;
+  int rc;
+  memset(&z, 0, sizeof(z));
+  z.zalloc = png_zalloc;
+  z.zfree = png_zfree;
+  rc = deflateInit(&z, Z_DEFAULT_COMPRESSION);
+  if( rc!=Z_OK ) return rc;
+  z.next_in = (Bytef*)a;
+  z.next_out = out;
+  /* at most 16384 x 16385 bytes in, well within uInt */
+  z.avail_in = (uInt)n;
+  z.avail_out = (uInt)*pnOut;
+  rc = deflate(&z, Z_FINISH);
+  *pnOut = z.total_out;
+  deflateEnd(&z);
+  return rc==Z_STREAM_END ? Z_OK : rc==Z_OK ? Z_BUF_ERROR : rc;
+}
+
 /* Sets the result of ctx to a grayscale PNG of the w x h image px, each
 ** pixel drawn scale x scale (the caller has checked the output's size). */
 static void png_result(sqlite3_context *ctx, const char *zFunc,
@@ -281,7 +315,7 @@ static void png_result(sqlite3_context *ctx, const char *zFunc,
   unsigned char *aRaw = 0, *aOut = 0, *p;
   uLong nBound;
   uLongf nZip;
-  int x, y;
+  int x, y, rc;
 
   /* The scanlines, each a filter byte 0 (None) and W pixels. */
   nRow = 1 + W;
@@ -316,7 +350,9 @@ static void png_result(sqlite3_context *ctx, const char *zFunc,
   p[20] = 0;      /* no interlace */
   p += png_chunk(p, "IHDR", 13);
   nZip = nBound;
-  if( compress2(p+8, &nZip, aRaw, (uLong)nRaw, Z_DEFAULT_COMPRESSION)!=Z_OK ){
+  rc = png_deflate(p+8, &nZip, aRaw, (uLong)nRaw);
+  if( rc==Z_MEM_ERROR ){ sqlite3_result_error_nomem(ctx); goto done; }
+  if( rc!=Z_OK ){
     image_error(ctx, "%s: zlib cannot compress the image", zFunc);
     goto done;
   }

@@ -8,7 +8,9 @@
 ** the same passes with plain loops in double (the reference the tests
 ** hold the fast paths to), and Adam as Keras computes it, whole or in
 ** pieces for threads. Nothing here knows about SQLite; memory comes from
-** the C library, aligned to 64 bytes for the vector loops and OpenBLAS.
+** aesql_nn_malloc() (ae_nn.h: the C library's, or the allocator the
+** SQLite layer names), aligned to 64 bytes for the vector loops and
+** OpenBLAS.
 **
 **   aesql_rng r; aesql_nn nn, g; aesql_adam opt; aesql_nn_work *w;
 **   aesql_rng_seed(&r, 42);
@@ -35,6 +37,7 @@
 #include "ae_blas.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,12 +147,90 @@ size_t aesql_nn_nparam(int d, int h){
   return (size_t)d*h + (size_t)h + (size_t)h*d + (size_t)d;
 }
 
-/* 64-byte aligned, or NULL; free() releases it. */
-static void *nn_malloc(size_t nByte){
-  void *p = 0;
-  if( nByte==0 ) nByte = 1;
-  if( posix_memalign(&p, NN_ALIGN, nByte) ) return 0;
+/* ------------------------------------------------------------------ */
+/* Memory (see ae_nn.h). A block is NN_ALIGN-aligned inside a larger one
+** from the allocator; the two words before it hold the larger block's
+** address and the free function to give it back to. */
+
+static void *nn_libc_malloc(unsigned long long n){
+  return n>SIZE_MAX ? 0 : malloc((size_t)n);
+}
+
+static struct {
+  pthread_mutex_t mu;
+  void *(*xMalloc)(unsigned long long);
+  void (*xFree)(void*);
+} nn_mem = { PTHREAD_MUTEX_INITIALIZER, nn_libc_malloc, free };
+
+void aesql_nn_config_mem(void *(*xMalloc)(unsigned long long),
+                         void (*xFree)(void*)){
+  pthread_mutex_lock(&nn_mem.mu);
+  nn_mem.xMalloc = xMalloc ? xMalloc : nn_libc_malloc;
+  nn_mem.xFree = xMalloc ? xFree : free;
+  pthread_mutex_unlock(&nn_mem.mu);
+}
+
+#define NN_HEAD (2*sizeof(void*))   /* the raw address, the free function */
+
+/* Under AddressSanitizer the slack around a block is poisoned, so that a
+** read or write past its end is caught as with a block of its own. */
+#if defined(__SANITIZE_ADDRESS__)
+# define NN_ASAN 1
+#elif defined(__has_feature)
+# if __has_feature(address_sanitizer)
+#  define NN_ASAN 1
+# endif
+#endif
+#ifdef NN_ASAN
+# include <sanitizer/asan_interface.h>
+# define NN_POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+# define NN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+# define NN_POISON(p, n)   ((void)0)
+# define NN_UNPOISON(p, n) ((void)0)
+#endif
+
+void *aesql_nn_malloc(size_t nByte){
+  void *(*xMalloc)(unsigned long long);
+  void (*xFree)(void*);
+  unsigned char *raw, *p;
+  if( nByte > SIZE_MAX - NN_HEAD - NN_ALIGN ) return 0;
+  pthread_mutex_lock(&nn_mem.mu);
+  xMalloc = nn_mem.xMalloc;
+  xFree = nn_mem.xFree;
+  pthread_mutex_unlock(&nn_mem.mu);
+  raw = xMalloc((unsigned long long)(nByte + NN_HEAD + NN_ALIGN));
+  if( raw==0 ) return 0;
+  p = (unsigned char*)(((uintptr_t)raw + NN_HEAD + NN_ALIGN - 1)
+                       & ~(uintptr_t)(NN_ALIGN - 1));
+  memcpy(p - NN_HEAD, &raw, sizeof(raw));
+  memcpy(p - sizeof(void*), &xFree, sizeof(xFree));
+  NN_POISON(raw, (size_t)(p - NN_HEAD - raw));
+  NN_POISON(p + nByte, (size_t)(raw + nByte + NN_HEAD + NN_ALIGN - (p + nByte)));
   return p;
+}
+
+void *aesql_nn_calloc(size_t n, size_t size){
+  void *p;
+  if( size && n > SIZE_MAX/size ) return 0;
+  p = aesql_nn_malloc(n*size);
+  if( p ) memset(p, 0, n*size);
+  return p;
+}
+
+void aesql_nn_mfree(void *pBlock){
+  unsigned char *p = pBlock, *raw;
+  void (*xFree)(void*);
+  if( p==0 ) return;
+  memcpy(&raw, p - NN_HEAD, sizeof(raw));
+  memcpy(&xFree, p - sizeof(void*), sizeof(xFree));
+  NN_UNPOISON(raw, (size_t)(p - raw));
+  xFree(raw);
+}
+
+/* 64-byte aligned, or NULL; aesql_nn_mfree() releases it. */
+static void *nn_malloc(size_t nByte){
+  return aesql_nn_malloc(nByte ? nByte : 1);
 }
 
 int aesql_nn_alloc(aesql_nn *nn, int d, int h){
@@ -172,7 +253,7 @@ int aesql_nn_alloc(aesql_nn *nn, int d, int h){
 
 void aesql_nn_free(aesql_nn *nn){
   if( nn==0 ) return;
-  free(nn->param);
+  aesql_nn_mfree(nn->param);
   memset(nn, 0, sizeof(*nn));
 }
 
@@ -225,7 +306,7 @@ aesql_nn_work *aesql_nn_work_new(int d, int h, int max_n){
 }
 
 void aesql_nn_work_free(aesql_nn_work *w){
-  free(w);
+  aesql_nn_mfree(w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -297,7 +378,7 @@ int aesql_nn_data_index(aesql_nn_data *x, int mode){
   aesql_nn_data_free(x);
   if( mode==AESQL_NN_SPARSE_NEVER || x->d<=0 || x->d>65536 || x->n==0 ) return 0;
   if( x->n > (SIZE_MAX/sizeof(size_t)) - 1 ) return 1;
-  x->nzStart = malloc((x->n + 1)*sizeof(size_t));
+  x->nzStart = aesql_nn_malloc((x->n + 1)*sizeof(size_t));
   if( x->nzStart==0 ) return 1;
   for(r=0; r<x->n; r++){
     x->nzStart[r] = nnz;
@@ -309,7 +390,7 @@ int aesql_nn_data_index(aesql_nn_data *x, int mode){
     aesql_nn_data_free(x);
     return 0;
   }
-  x->nz = malloc((nnz + 1)*sizeof(uint16_t));     /* a spare: nn_row_fill */
+  x->nz = aesql_nn_malloc((nnz + 1)*sizeof(uint16_t));     /* a spare: nn_row_fill */
   if( x->nz==0 ){
     aesql_nn_data_free(x);
     return 1;
@@ -319,8 +400,8 @@ int aesql_nn_data_index(aesql_nn_data *x, int mode){
 }
 
 void aesql_nn_data_free(aesql_nn_data *x){
-  free(x->nzStart);
-  free(x->nz);
+  aesql_nn_mfree(x->nzStart);
+  aesql_nn_mfree(x->nz);
   x->nzStart = 0;
   x->nz = 0;
 }
@@ -826,7 +907,7 @@ double aesql_nn_forward_naive(const aesql_nn *nn, const float *X, int n,
   double loss = 0.0, *a, *y;
   int r, j, k;
   if( n<=0 ) return 0.0;
-  a = malloc(((size_t)h + d)*sizeof(double));
+  a = aesql_nn_malloc(((size_t)h + d)*sizeof(double));
   if( a==0 ) return NAN;
   y = a + h;
   for(r=0; r<n; r++){
@@ -839,7 +920,7 @@ double aesql_nn_forward_naive(const aesql_nn *nn, const float *X, int n,
     }
     if( H ) for(k=0; k<h; k++) H[(size_t)r*h + k] = (float)a[k];
   }
-  free(a);
+  aesql_nn_mfree(a);
   return loss/((double)n*d);
 }
 
@@ -855,7 +936,7 @@ double aesql_nn_grad_naive(const aesql_nn *nn, const float *X, int n,
     memset(g->param, 0, np*sizeof(float));
     return 0.0;
   }
-  acc = calloc(np + 2*(size_t)h + d, sizeof(double));
+  acc = aesql_nn_calloc(np + 2*(size_t)h + d, sizeof(double));
   if( acc==0 ) return NAN;
   gw1 = acc; gb1 = gw1 + (size_t)d*h; gw2 = gb1 + h; gb2 = gw2 + (size_t)h*d;
   a = acc + np; dh = a + h; y = dh + h;
@@ -882,7 +963,7 @@ double aesql_nn_grad_naive(const aesql_nn *nn, const float *X, int n,
     }
   }
   for(p=0; p<np; p++) g->param[p] = (float)acc[p];
-  free(acc);
+  aesql_nn_mfree(acc);
   return loss/((double)n*d);
 }
 
@@ -913,7 +994,7 @@ int aesql_adam_init(aesql_adam *a, size_t n, float lr, float beta1,
 
 void aesql_adam_free(aesql_adam *a){
   if( a==0 ) return;
-  free(a->m);                 /* m and v are one allocation */
+  aesql_nn_mfree(a->m);        /* m and v are one allocation */
   memset(a, 0, sizeof(*a));
 }
 

@@ -29,6 +29,7 @@
 ** (our own preempted thread included).
 */
 #include "ae_pool.h"
+#include "ae_nn.h"          /* aesql_nn_malloc */
 
 #include <pthread.h>
 #include <signal.h>
@@ -171,7 +172,8 @@ aesql_pool *aesql_pool_new(int nThread){
   sigset_t all, old;
   int i;
   if( nThread<1 ) nThread = 1;
-  if( posix_memalign((void**)&p, 64, sizeof(*p)) ) return 0;
+  p = aesql_nn_malloc(sizeof(*p));    /* 64-byte aligned, as state is */
+  if( p==0 ) return 0;
   memset(p, 0, sizeof(*p));
   atomic_init(&p->stop, 0);
   atomic_init(&p->state, 0);
@@ -180,21 +182,21 @@ aesql_pool *aesql_pool_new(int nThread){
   atomic_init(&p->callerSleeps, 0);
   p->nThread = 1;
   if( nThread==1 ) return p;
-  p->aTh = malloc(sizeof(pthread_t)*(size_t)(nThread-1));
-  p->aW = malloc(sizeof(pool_worker)*(size_t)(nThread-1));
+  p->aTh = aesql_nn_malloc(sizeof(pthread_t)*(size_t)(nThread-1));
+  p->aW = aesql_nn_malloc(sizeof(pool_worker)*(size_t)(nThread-1));
   if( !p->aTh || !p->aW || pthread_mutex_init(&p->mu, 0) ){
-    free(p->aTh); free(p->aW); free(p);
+    aesql_nn_mfree(p->aTh); aesql_nn_mfree(p->aW); aesql_nn_mfree(p);
     return 0;
   }
   if( pthread_cond_init(&p->cvWork, 0) ){
     pthread_mutex_destroy(&p->mu);
-    free(p->aTh); free(p->aW); free(p);
+    aesql_nn_mfree(p->aTh); aesql_nn_mfree(p->aW); aesql_nn_mfree(p);
     return 0;
   }
   if( pthread_cond_init(&p->cvDone, 0) ){
     pthread_cond_destroy(&p->cvWork);
     pthread_mutex_destroy(&p->mu);
-    free(p->aTh); free(p->aW); free(p);
+    aesql_nn_mfree(p->aTh); aesql_nn_mfree(p->aW); aesql_nn_mfree(p);
     return 0;
   }
   /* Workers must not take the host's signals: they inherit this mask. */
@@ -254,7 +256,7 @@ void aesql_pool_free(aesql_pool *p){
     pthread_cond_destroy(&p->cvWork);
     pthread_mutex_destroy(&p->mu);
   }
-  free(p->aTh);
-  free(p->aW);
-  free(p);
+  aesql_nn_mfree(p->aTh);
+  aesql_nn_mfree(p->aW);
+  aesql_nn_mfree(p);
 }

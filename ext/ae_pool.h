@@ -16,7 +16,8 @@
 ** Which thread runs which unit depends on timing: results are the same
 ** either way when each unit writes only its own outputs and uses the
 ** thread number only to pick scratch space. Nothing here knows about
-** SQLite. Workers run with every signal blocked.
+** SQLite; memory comes from aesql_nn_malloc() (ae_nn.h). Workers run with
+** every signal blocked.
 */
 #ifndef AE_POOL_H
 #define AE_POOL_H

@@ -273,6 +273,7 @@ static int idxInit(sqlite3 *db, int isCreate, int argc,
 
   *ppVtab = 0;
   rc = idxParseArgs(argc-3, argv+3, azVal, pzErr);
+  if( rc==SQLITE_ERROR && *pzErr==0 ) rc = SQLITE_NOMEM;  /* no message */
   if( rc==SQLITE_OK ){
     pTab = sqlite3_malloc64(sizeof(*pTab));
     if( pTab==0 ){
@@ -281,6 +282,10 @@ static int idxInit(sqlite3 *db, int isCreate, int argc,
       memset(pTab, 0, sizeof(*pTab));
       pTab->img.fd = pTab->lab.fd = -1;
       rc = idxOpenFiles(db, pTab, azVal, pzErr);
+      /* An error without its message: out of memory for the message. It
+      ** must not pass for a broken table without a reason (zBroken NULL
+      ** would be a table that is simply empty). */
+      if( rc==SQLITE_ERROR && *pzErr==0 ) rc = SQLITE_NOMEM;
       if( rc==SQLITE_ERROR && !isCreate ){
         aesql_idx_close(&pTab->img);
         aesql_idx_close(&pTab->lab);
@@ -418,7 +423,7 @@ static int idxOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur){
   if( pTab->zBroken ){
     sqlite3_free(pVtab->zErrMsg);
     pVtab->zErrMsg = sqlite3_mprintf("%s", pTab->zBroken);
-    return SQLITE_ERROR;
+    return pVtab->zErrMsg ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   pCur = sqlite3_malloc64(sizeof(*pCur));
   if( pCur==0 ) return SQLITE_NOMEM;
@@ -528,7 +533,11 @@ static int idxRead(IdxCursor *pCur, sqlite3_context *ctx, aesql_idx_file *f,
   }
   if( rc ){
     char *z = sqlite3_mprintf("idx: %s", f->zErr ? f->zErr : "read failed");
-    sqlite3_result_error(ctx, z ? z : "idx: read failed", -1);
+    if( z==0 ){
+      sqlite3_result_error_nomem(ctx);
+      return SQLITE_NOMEM;
+    }
+    sqlite3_result_error(ctx, z, -1);
     sqlite3_free(z);
     return SQLITE_ERROR;
   }
