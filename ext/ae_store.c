@@ -79,23 +79,30 @@ static int store_check_table(sqlite3 *db, const char *zTab,
                              "rename it to train and score here", zTab, zType);
     return SQLITE_ERROR;
   }
-  rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1, 'main') "
-                          "WHERE name=?2 COLLATE NOCASE", -1, &st, 0);
+  /* One pass over the table's columns, marking the expected ones. */
+  rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1, 'main')",
+                          -1, &st, 0);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(st, 1, zTab, -1, SQLITE_STATIC);
-  for(i=0; azCol[i] && rc==SQLITE_OK; i++){
-    sqlite3_bind_text(st, 2, azCol[i], -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if( rc==SQLITE_DONE ){
-      *pzErr = sqlite3_mprintf("main.%s is not libaesql's table of models: it "
-                               "has no column '%s'", zTab, azCol[i]);
-      rc = SQLITE_ERROR;
-    }else if( rc==SQLITE_ROW ){
-      rc = sqlite3_reset(st);
+  {
+    unsigned int seen = 0;   /* bit i: azCol[i] is there (at most 32) */
+    while( (rc = sqlite3_step(st))==SQLITE_ROW ){
+      const char *zCol = (const char*)sqlite3_column_text(st, 0);
+      for(i=0; zCol && azCol[i] && i<32; i++){
+        if( sqlite3_stricmp(zCol, azCol[i])==0 ) seen |= 1u<<i;
+      }
+    }
+    sqlite3_finalize(st);
+    if( rc!=SQLITE_DONE ) return rc;
+    for(i=0; azCol[i] && i<32; i++){
+      if( !(seen & (1u<<i)) ){
+        *pzErr = sqlite3_mprintf("main.%s is not libaesql's table of models: it "
+                                 "has no column '%s'", zTab, azCol[i]);
+        return SQLITE_ERROR;
+      }
     }
   }
-  sqlite3_finalize(st);
-  return rc;
+  return SQLITE_OK;
 }
 
 int aesql_store_check(sqlite3 *db, int *pExists, char **pzErr){
@@ -258,26 +265,37 @@ static char *locked_message(sqlite3 *db, double waited){
                          "not stored", waited);
 }
 
+static void txn_finish(aesql_txn *t){
+  sqlite3_finalize(t->pUndo);
+  sqlite3_finalize(t->pRelease);
+  t->pUndo = t->pRelease = 0;
+}
+
 int aesql_txn_begin(aesql_txn *t, sqlite3 *db, char **pzErr){
   double waited = 0;
   int rc;
   memset(t, 0, sizeof(*t));
   t->db = db;
   if( aesql_store_writer(db) ){
-    /* Inside a writing statement: its transaction holds the write lock. */
+    /* Inside a writing statement: its transaction holds the write lock,
+    ** and its rollback is the undo. */
     t->mode = AESQL_TXN_STATEMENT;
     t->open = 1;
     rc = sqlite3_exec(db, aesql_model_schema, 0, 0, 0);
   }else if( sqlite3_get_autocommit(db) ){
     t->mode = AESQL_TXN_OWN;
-    rc = exec_waiting(db, "BEGIN IMMEDIATE", &waited);
+    rc = sqlite3_prepare_v2(db, "ROLLBACK", -1, &t->pUndo, 0);
+    if( rc==SQLITE_OK ) rc = exec_waiting(db, "BEGIN IMMEDIATE", &waited);
     if( rc==SQLITE_OK ){
       t->open = 1;
       rc = sqlite3_exec(db, aesql_model_schema, 0, 0, 0);
     }
   }else{
     t->mode = AESQL_TXN_SAVEPOINT;
-    rc = sqlite3_exec(db, "SAVEPOINT ae_store", 0, 0, 0);
+    rc = sqlite3_prepare_v2(db, "ROLLBACK TO ae_store", -1, &t->pUndo, 0);
+    if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(db, "RELEASE ae_store", -1,
+                                                &t->pRelease, 0);
+    if( rc==SQLITE_OK ) rc = sqlite3_exec(db, "SAVEPOINT ae_store", 0, 0, 0);
     if( rc==SQLITE_OK ){
       t->open = 1;
       /* Take the write lock now, if the caller's transaction has not: a
@@ -299,17 +317,26 @@ int aesql_txn_begin(aesql_txn *t, sqlite3 *db, char **pzErr){
 
 void aesql_txn_rollback(aesql_txn *t){
   sqlite3 *db = t->db;
-  if( !t->open ) return;
-  t->open = 0;
-  if( t->mode==AESQL_TXN_OWN ){
-    /* A failed COMMIT may have rolled back already. */
-    if( !sqlite3_get_autocommit(db) ) sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
-  }else if( t->mode==AESQL_TXN_SAVEPOINT ){
-    sqlite3_exec(db, "ROLLBACK TO ae_store", 0, 0, 0);
-    sqlite3_exec(db, "RELEASE ae_store", 0, 0, 0);
+  if( t->open ){
+    t->open = 0;
+    if( t->mode==AESQL_TXN_OWN ){
+      /* A failed COMMIT may have rolled back already. Stepping the undo
+      ** prepared at the start works even after a failed allocation: the
+      ** step fails then, and SQLite rolls the whole transaction back. */
+      if( !sqlite3_get_autocommit(db) && t->pUndo ){
+        sqlite3_step(t->pUndo);
+        sqlite3_reset(t->pUndo);
+      }
+    }else if( t->mode==AESQL_TXN_SAVEPOINT && t->pUndo && t->pRelease ){
+      sqlite3_step(t->pUndo);
+      sqlite3_reset(t->pUndo);
+      sqlite3_step(t->pRelease);
+      sqlite3_reset(t->pRelease);
+    }
+    /* AESQL_TXN_STATEMENT: the error we return fails the calling
+    ** statement, whose rollback undoes our writes with its own. */
   }
-  /* AESQL_TXN_STATEMENT: the error we return fails the calling statement,
-  ** whose rollback undoes our writes with its own. */
+  txn_finish(t);
 }
 
 int aesql_txn_commit(aesql_txn *t, char **pzErr){
@@ -320,14 +347,16 @@ int aesql_txn_commit(aesql_txn *t, char **pzErr){
   if( t->mode==AESQL_TXN_OWN ){
     rc = exec_waiting(db, "COMMIT", &waited);
   }else if( t->mode==AESQL_TXN_SAVEPOINT ){
-    rc = sqlite3_exec(db, "RELEASE ae_store", 0, 0, 0);
+    rc = sqlite3_step(t->pRelease);
+    rc = sqlite3_reset(t->pRelease);
   }
   if( rc==SQLITE_OK ){
     t->open = 0;
+    txn_finish(t);
     return SQLITE_OK;
   }
   if( (rc & 0xff)==SQLITE_BUSY && !*pzErr ) *pzErr = locked_message(db, waited);
-  else if( !*pzErr ){
+  else if( !*pzErr && (rc & 0xff)!=SQLITE_NOMEM && (rc & 0xff)!=SQLITE_INTERRUPT ){
     *pzErr = sqlite3_mprintf("cannot store the model: %s", sqlite3_errmsg(db));
   }
   aesql_txn_rollback(t);

@@ -55,6 +55,12 @@ typedef struct aesql_txn {
   sqlite3 *db;
   int mode;             /* AESQL_TXN_OWN, _SAVEPOINT or _STATEMENT */
   int open;
+  /* The undo, prepared before anything is written: once an allocation has
+  ** failed inside the calling statement, SQLite refuses to prepare any
+  ** statement until that one ends, and a ROLLBACK prepared only then would
+  ** never run, leaving the transaction open. */
+  sqlite3_stmt *pUndo;      /* ROLLBACK, or ROLLBACK TO ae_store */
+  sqlite3_stmt *pRelease;   /* RELEASE ae_store (savepoint mode)  */
 } aesql_txn;
 enum { AESQL_TXN_OWN = 1, AESQL_TXN_SAVEPOINT = 2, AESQL_TXN_STATEMENT = 3 };
 

@@ -150,6 +150,20 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
     }
     sqlite3_finalize(st);
     st = 0;
+    if( bad && rc==SQLITE_OK ){
+      /* json_valid() reads out of memory as invalid JSON: ask json_type(),
+      ** which raises "malformed JSON" for bad text and SQLITE_NOMEM for
+      ** the other. */
+      rc = sqlite3_prepare_v2(db, "SELECT json_type(?1)", -1, &st, 0);
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_value(st, 1, pJson);
+        sqlite3_step(st);
+        rc = sqlite3_reset(st);
+        if( rc!=SQLITE_NOMEM ) rc = SQLITE_OK;
+      }
+      sqlite3_finalize(st);
+      st = 0;
+    }
     if( rc!=SQLITE_OK && rc!=SQLITE_ERROR ){
       aesql_result_sqlite_error(ctx, "ae_train", "cannot read the options", rc, db);
       return 1;
@@ -779,7 +793,10 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   rc = store_model(db, zName, zSource, &o, &data, nTrain, nVal, &nn, hist,
                    trainSeconds, &zErr);
   if( rc!=SQLITE_OK ){ train_error(ctx, db, rc, zErr); goto done; }
-  sqlite3_result_text(ctx, zName, -1, SQLITE_TRANSIENT);
+  /* Handed over, not copied: a copy could fail for want of memory after
+  ** the model is committed, and report a stored model as not stored. */
+  sqlite3_result_text(ctx, zName, -1, sqlite3_free);
+  zName = 0;
 
 done:
   aesql_fit_free(fit);         /* first: stops its threads */
