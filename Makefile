@@ -111,12 +111,18 @@ bench: deps
 	$(MAKE) --no-print-directory libaesql.so data
 	tests/bench/run.sh
 
+# aesql.pc names libdir and includedir from ${prefix} when they lie under
+# PREFIX (the defaults, or e.g. LIBDIR=$(PREFIX)/lib64), so the installed
+# tree can be moved and found with pkg-config --define-prefix; a LIBDIR or
+# INCDIR set elsewhere is written as given.
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))
 install: libaesql.so libaesql.a
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 755 libaesql.so $(DESTDIR)$(LIBDIR)/libaesql.so
 	install -m 644 libaesql.a $(DESTDIR)$(LIBDIR)/libaesql.a
 	install -m 644 include/aesql.h $(DESTDIR)$(INCDIR)/aesql.h
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(PC_LIBDIR)' 'includedir=$(PC_INCDIR)' '' \
 	  'Name: aesql' 'Description: autoencoders trained and scored inside SQLite' \
 	  'Version: $(VERSION)' 'Requires: sqlite3 zlib' 'Cflags: -I$${includedir}' \
 	  'Libs: -L$${libdir} -l:libaesql.a -lm -ldl -lpthread' \

@@ -49,6 +49,32 @@ if cc -o "$tmp/detector" examples/c/detector.c $(pkg-config --cflags --libs --st
 else
   bad "examples/c/detector.c builds with pkg-config --static aesql"; cat "$tmp/cc.out"
 fi
+unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH
+
+# 4b. aesql.pc is relocatable: its paths hang on ${prefix}, so a copy of
+#     the installed tree elsewhere is found there with --define-prefix
+#     (prefix taken from where the .pc file lies).
+pc="$tmp/root/usr/local/lib/pkgconfig/aesql.pc"
+grep -qx 'libdir=${prefix}/lib' "$pc" && grep -qx 'includedir=${prefix}/include' "$pc" \
+  && ok 'aesql.pc has libdir=${prefix}/lib and includedir=${prefix}/include' \
+  || { bad 'aesql.pc has libdir=${prefix}/lib and includedir=${prefix}/include'; cat "$pc"; }
+cp -a "$tmp/root/usr/local" "$tmp/moved"
+pcr() { PKG_CONFIG_PATH="$tmp/moved/lib/pkgconfig" pkg-config --define-prefix "$@" aesql; }
+for v in libdir:lib includedir:include; do
+  got=$(pcr --variable="${v%%:*}")
+  [ "$got" = "$tmp/moved/${v#*:}" ] && ok "moved tree: pkg-config --define-prefix gives ${v%%:*} $got" \
+    || bad "moved tree: pkg-config --define-prefix gives ${v%%:*} '$got', want $tmp/moved/${v#*:}"
+done
+flags=$(pcr --cflags --libs --static)
+case "$flags" in
+  *"-I$tmp/moved/include"*"-L$tmp/moved/lib"*) ok "moved tree: flags name the moved tree" ;;
+  *) bad "moved tree: flags name the moved tree: $flags" ;;
+esac
+if cc -o "$tmp/detector-moved" examples/c/detector.c $flags > "$tmp/cc-moved.out" 2>&1; then
+  ok "examples/c/detector.c builds against the moved tree"
+else
+  bad "examples/c/detector.c builds against the moved tree"; cat "$tmp/cc-moved.out"
+fi
 
 # 5. The detector on real data: a model of normal images (digit 1 only)
 #    flags other digits. Its scores must equal ae_error's.
