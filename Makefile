@@ -51,7 +51,7 @@ SQLITE_NEW  = 3520000
 SQLITE_NEWV = 3.52.0
 SQLITE_SHA  = f6b50b0c103392af32a8be15b2b9d25959de9a00a70c3979128aafeaa5338b3f
 NEWSQL      = build/sqlite-autoconf-$(SQLITE_NEW)
-NEW_TESTS   = test_train test_score test_idx test_image
+NEW_TESTS   = test_train test_score test_idx test_image test_store test_eval test_vector test_progress
 NOBJ        = $(SRC:ext/%.c=build/core-new/%.o)
 # SQLite's own build, not ours: none of our make's flags or variables.
 SQLITE_ENV  = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CFLAGS -u CPPFLAGS -u LDFLAGS
@@ -182,3 +182,51 @@ clean:
 	rm -f libaesql.so libaesql.a
 distclean: clean
 	rm -rf build
+
+# ---------------------------------------------------------------------------
+# Clients: Node.js, sqlite-vec and the Python package (tests/test_node.sh,
+# test_vec.sh, test_python_pkg.sh). Nothing here is downloaded but Debian and
+# npm packages.
+#
+#   make node     better-sqlite3 12 for examples/node, into build/node/: built
+#                 from source against the installed Node's own headers (its
+#                 prebuilt binaries and node-gyp's headers would come from
+#                 hosts other than npm's); once, then the stamp says it is done
+#   make vec      sqlite-vec's prebuilt loadable from its npm package, checked
+#                 by sha256: build/vec0.so
+#   make client-deps   the Debian packages these need (node-gyp's g++, venv)
+NODE        ?= node
+NPM         ?= npm
+NODE_PREFIX ?= $(shell $(NODE) -p 'path.dirname(path.dirname(process.execPath))' 2>/dev/null)
+SQLITE_VEC  = 0.1.9
+SQLITE_VEC_SHA256 = 5923730861b86c707cca5602b5f91092f9e52a46706dbc6e269fd4bb9c4498e8
+CLIENT_PKGS = g++ python3-venv python3-pip python3-setuptools python3-wheel
+
+.PHONY: node vec client-deps
+# The suite needs them: the README loads build/vec0.so; test_node.sh runs on build/node.
+test: node vec
+
+client-deps:
+	@$(MAKE) -s deps DEB_PKGS='$(CLIENT_PKGS)'
+
+node: build/node/.ok
+build/node/.ok: examples/node/package.json examples/node/package-lock.json | client-deps
+	@h=$(NODE_PREFIX)/include/node/node_version.h; v=$$($(NODE) -p process.versions.node); \
+	hv=$$(sed -n 's/^#define NODE_\(MAJOR\|MINOR\|PATCH\)_VERSION \([0-9]*\)$$/\2/p' $$h 2>/dev/null | paste -sd.); \
+	if [ "$$hv" != "$$v" ]; then \
+	  echo "make node: node-gyp needs the headers of Node.js $$v in $(NODE_PREFIX)/include/node; found '$$hv' (set NODE_PREFIX, or install a nodejs package that ships its headers)" >&2; \
+	  exit 1; fi
+	rm -rf build/node && mkdir -p build/node
+	cp examples/node/package.json examples/node/package-lock.json build/node/
+	cd build/node && npm_config_nodedir=$(NODE_PREFIX) npm_config_python=$(PYTHON) \
+	  npm_config_build_from_source=true $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+vec: build/vec0.so
+build/vec0.so:
+	@mkdir -p build/vec
+	cd build/vec && rm -rf package && $(NPM) pack --silent sqlite-vec-linux-x64@$(SQLITE_VEC) >/dev/null \
+	  && tar xzf sqlite-vec-linux-x64-$(SQLITE_VEC).tgz --no-same-owner package/vec0.so
+	echo '$(SQLITE_VEC_SHA256)  build/vec/package/vec0.so' | sha256sum -c --quiet
+	mv build/vec/package/vec0.so $@
+	rm -rf build/vec

@@ -8,6 +8,8 @@
 **
 ** ae_png(PIXELS [, WIDTH, HEIGHT [, SCALE]]) -> BLOB, an 8-bit grayscale PNG
 ** ae_ascii(PIXELS [, WIDTH [, HEIGHT]])       -> TEXT, one line per pixel row
+** ae_grid(PIXELS, COLUMNS [, WIDTH, HEIGHT [, SCALE]]) -> BLOB, an aggregate:
+**           one PNG of every row's image, COLUMNS to a row (see ae_grid_step)
 **
 **   PIXELS  a BLOB, row-major, in one of two encodings:
 **           u8       one byte per pixel, shown as stored: 0 black, 255 white
@@ -269,45 +271,30 @@ static size_t png_chunk(unsigned char *p, const char *zType, size_t nData){
   return 12 + nData;
 }
 
-/* ae_png(PIXELS [, WIDTH, HEIGHT [, SCALE]]): see the top of the file. */
-static void ae_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+/* Sets the result of ctx to a grayscale PNG of the w x h image px, each
+** pixel drawn scale x scale (the caller has checked the output's size). */
+static void png_result(sqlite3_context *ctx, const char *zFunc,
+                       const unsigned char *px, int w, int h, int scale){
   static const unsigned char aSig[8] = {137, 'P', 'N', 'G', 13, 10, 26, 10};
-  AeImage img;
-  int scale = 1, rc, x, y;
-  sqlite3_int64 W, H, nRow, nRaw;
+  sqlite3_int64 W = (sqlite3_int64)w*scale, H = (sqlite3_int64)h*scale;
+  sqlite3_int64 nRow, nRaw;
   unsigned char *aRaw = 0, *aOut = 0, *p;
   uLong nBound;
   uLongf nZip;
-  size_t nOut;
-
-  rc = image_load(ctx, "ae_png", argv[0], argc>=3 ? argv[1] : 0,
-                  argc>=3 ? argv[2] : 0, &img);
-  if( rc ) return;
-  if( argc>=4 && image_int_arg(ctx, "ae_png", "scale", argv[3],
-                               1, IMAGE_MAX_SCALE, &scale) ){
-    goto done;
-  }
-  W = (sqlite3_int64)img.w*scale;
-  H = (sqlite3_int64)img.h*scale;
-  if( W>IMAGE_MAX_SIDE || H>IMAGE_MAX_SIDE ){
-    image_error(ctx, "ae_png: %dx%d at scale %d is %lldx%lld, more than %d "
-                "a side; use a smaller scale", img.w, img.h, scale, W, H,
-                IMAGE_MAX_SIDE);
-    goto done;
-  }
+  int x, y;
 
   /* The scanlines, each a filter byte 0 (None) and W pixels. */
   nRow = 1 + W;
   nRaw = nRow*H;
   aRaw = sqlite3_malloc64((sqlite3_uint64)nRaw);
   if( aRaw==0 ){ sqlite3_result_error_nomem(ctx); goto done; }
-  for(y=0; y<img.h; y++){
-    const unsigned char *src = img.px + (size_t)y*img.w;
+  for(y=0; y<h; y++){
+    const unsigned char *src = px + (size_t)y*w;
     unsigned char *row = aRaw + (size_t)(y*scale)*nRow;
     int k;
     row[0] = 0;
     p = row + 1;
-    for(x=0; x<img.w; x++){
+    for(x=0; x<w; x++){
       memset(p, src[x], (size_t)scale);
       p += scale;
     }
@@ -330,19 +317,146 @@ static void ae_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   p += png_chunk(p, "IHDR", 13);
   nZip = nBound;
   if( compress2(p+8, &nZip, aRaw, (uLong)nRaw, Z_DEFAULT_COMPRESSION)!=Z_OK ){
-    image_error(ctx, "ae_png: zlib cannot compress the image");
+    image_error(ctx, "%s: zlib cannot compress the image", zFunc);
     goto done;
   }
   p += png_chunk(p, "IDAT", nZip);
   p += png_chunk(p, "IEND", 0);
-  nOut = (size_t)(p - aOut);
-  sqlite3_result_blob64(ctx, aOut, nOut, sqlite3_free);
+  sqlite3_result_blob64(ctx, aOut, (sqlite3_uint64)(p - aOut), sqlite3_free);
   aOut = 0;
 
 done:
   sqlite3_free(aOut);
   sqlite3_free(aRaw);
+}
+
+/* ae_png(PIXELS [, WIDTH, HEIGHT [, SCALE]]): see the top of the file. */
+static void ae_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  AeImage img;
+  int scale = 1, rc;
+  sqlite3_int64 W, H;
+
+  rc = image_load(ctx, "ae_png", argv[0], argc>=3 ? argv[1] : 0,
+                  argc>=3 ? argv[2] : 0, &img);
+  if( rc ) return;
+  if( argc>=4 && image_int_arg(ctx, "ae_png", "scale", argv[3],
+                               1, IMAGE_MAX_SCALE, &scale) ){
+    goto done;
+  }
+  W = (sqlite3_int64)img.w*scale;
+  H = (sqlite3_int64)img.h*scale;
+  if( W>IMAGE_MAX_SIDE || H>IMAGE_MAX_SIDE ){
+    image_error(ctx, "ae_png: %dx%d at scale %d is %lldx%lld, more than %d "
+                "a side; use a smaller scale", img.w, img.h, scale, W, H,
+                IMAGE_MAX_SIDE);
+    goto done;
+  }
+  png_result(ctx, "ae_png", img.px, img.w, img.h, scale);
+done:
   sqlite3_free(img.aBuf);
+}
+
+/* ---- ae_grid: a gallery, as an aggregate ----
+** ae_grid(PIXELS, COLUMNS [, WIDTH, HEIGHT [, SCALE]]) -> BLOB, one PNG of
+** the images of its rows, in the order they come, COLUMNS (1..1024) to a
+** row, left to right then top to bottom, on a gray (128) background with a
+** gap of GRID_GAP pixels around each tile. Each image is read as ae_png
+** reads it; all must have the size of the first; NULL pixels are skipped;
+** no image gives NULL. COLUMNS, WIDTH, HEIGHT and SCALE are taken from the
+** first row. The picture may be at most 16384 pixels a side. */
+#define GRID_GAP   2
+#define GRID_GRAY  128
+#define GRID_MAX_COLUMNS 1024
+
+typedef struct grid_state {
+  int w, h, cols, scale;
+  sqlite3_int64 n, nAlloc;   /* images, and room for them */
+  unsigned char *aTile;      /* n x w x h bytes */
+} grid_state;
+
+/* The side of a picture of k tiles of `side` pixels at scale s. */
+static sqlite3_int64 grid_side(sqlite3_int64 k, int side, int s){
+  return k*side*(sqlite3_int64)s + (k+1)*GRID_GAP;
+}
+
+static void ae_grid_step(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  grid_state *g;
+  AeImage img;
+  int rc;
+  rc = image_load(ctx, "ae_grid", argv[0], argc>=4 ? argv[2] : 0,
+                  argc>=4 ? argv[3] : 0, &img);
+  if( rc ) return;
+  g = sqlite3_aggregate_context(ctx, sizeof(*g));
+  if( !g ){ sqlite3_result_error_nomem(ctx); goto done; }
+  if( g->n==0 ){
+    if( image_int_arg(ctx, "ae_grid", "columns", argv[1], 1, GRID_MAX_COLUMNS,
+                      &g->cols) ) goto done;
+    g->scale = 1;
+    if( argc>=5 && image_int_arg(ctx, "ae_grid", "scale", argv[4], 1,
+                                 IMAGE_MAX_SCALE, &g->scale) ) goto done;
+    g->w = img.w;
+    g->h = img.h;
+  }else if( img.w!=g->w || img.h!=g->h ){
+    image_error(ctx, "ae_grid: image %lld is %dx%d, the first %dx%d; every "
+                "image of a grid must have the same size", g->n+1, img.w,
+                img.h, g->w, g->h);
+    goto done;
+  }
+  {
+    sqlite3_int64 k = g->n + 1;
+    sqlite3_int64 nc = k<g->cols ? k : g->cols, nr = (k + g->cols - 1)/g->cols;
+    if( grid_side(nc, g->w, g->scale)>IMAGE_MAX_SIDE
+     || grid_side(nr, g->h, g->scale)>IMAGE_MAX_SIDE ){
+      image_error(ctx, "ae_grid: %lld images of %dx%d at scale %d in %d "
+                  "columns make a picture more than %d pixels a side; use "
+                  "fewer images, another number of columns or a smaller scale",
+                  k, g->w, g->h, g->scale, g->cols, IMAGE_MAX_SIDE);
+      goto done;
+    }
+  }
+  if( g->n==g->nAlloc ){
+    sqlite3_int64 nNew = g->nAlloc ? 2*g->nAlloc : 16;
+    unsigned char *p = sqlite3_realloc64(g->aTile,
+                           (sqlite3_uint64)nNew*g->w*g->h);
+    if( !p ){ sqlite3_result_error_nomem(ctx); goto done; }
+    g->aTile = p;
+    g->nAlloc = nNew;
+  }
+  memcpy(g->aTile + (size_t)g->n*g->w*g->h, img.px, (size_t)g->w*g->h);
+  g->n++;
+done:
+  sqlite3_free(img.aBuf);
+}
+
+static void ae_grid_final(sqlite3_context *ctx){
+  grid_state *g = sqlite3_aggregate_context(ctx, 0);
+  sqlite3_int64 nc, nr, W, H, i;
+  unsigned char *canvas;
+  if( !g || g->n==0 ){
+    if( g ) sqlite3_free(g->aTile);
+    return;                                   /* NULL */
+  }
+  nc = g->n<g->cols ? g->n : g->cols;
+  nr = (g->n + g->cols - 1)/g->cols;
+  W = grid_side(nc, g->w, g->scale);
+  H = grid_side(nr, g->h, g->scale);
+  canvas = sqlite3_malloc64((sqlite3_uint64)(W*H));
+  if( !canvas ){ sqlite3_result_error_nomem(ctx); sqlite3_free(g->aTile); return; }
+  memset(canvas, GRID_GRAY, (size_t)(W*H));
+  for(i=0; i<g->n; i++){
+    const unsigned char *t = g->aTile + (size_t)i*g->w*g->h;
+    sqlite3_int64 x0 = GRID_GAP + (i % g->cols)*((sqlite3_int64)g->w*g->scale + GRID_GAP);
+    sqlite3_int64 y0 = GRID_GAP + (i / g->cols)*((sqlite3_int64)g->h*g->scale + GRID_GAP);
+    int y, x;
+    for(y=0; y<g->h*g->scale; y++){
+      unsigned char *dst = canvas + (size_t)((y0 + y)*W + x0);
+      const unsigned char *src = t + (size_t)(y/g->scale)*g->w;
+      for(x=0; x<g->w*g->scale; x++) dst[x] = src[x/g->scale];
+    }
+  }
+  png_result(ctx, "ae_grid", canvas, (int)W, (int)H, 1);
+  sqlite3_free(canvas);
+  sqlite3_free(g->aTile);
 }
 
 /* ae_ascii(PIXELS [, WIDTH [, HEIGHT]]): see the top of the file. */
@@ -392,6 +506,11 @@ int aesql_image_register(sqlite3 *db){
   for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
     rc = sqlite3_create_function(db, aFunc[i].zName, aFunc[i].nArg, flags,
                                  0, aFunc[i].xFunc, 0, 0);
+  }
+  for(i=2; rc==SQLITE_OK && i<=5; i++){
+    if( i==3 ) continue;
+    rc = sqlite3_create_function(db, "ae_grid", (int)i, flags, 0, 0,
+                                 ae_grid_step, ae_grid_final);
   }
   return rc;
 }

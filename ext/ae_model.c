@@ -2,6 +2,7 @@
 ** The model tables and the weights BLOB format (see ae_model.h).
 */
 #include "ae_model.h"
+#include "ae_store.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -173,18 +174,31 @@ int aesql_model_load(sqlite3 *db, const char *zName, aesql_model **ppModel,
                      char **pzErr){
   sqlite3_stmt *st = 0;
   aesql_model *pm;
-  int rc;
+  int rc, exists = 0;
   *ppModel = 0;
-  rc = sqlite3_prepare_v2(db, "SELECT weights FROM ae_models WHERE name=?1",
-                          -1, &st, 0);
+  /* The models are in main.ae_models, where ae_train writes them, whatever
+  ** a temp or attached schema holds; and it must be libaesql's table, not
+  ** a view or a virtual table from someone else's database. */
+  rc = aesql_store_check(db, &exists, pzErr);
   if( rc!=SQLITE_OK ){
-    /* No ae_models table anywhere: no model has been trained here. */
+    if( !*pzErr ){
+      *pzErr = sqlite3_mprintf("cannot read model '%s': %s", zName,
+                               (rc & 0xff)==SQLITE_INTERRUPT ? "interrupted"
+                               : sqlite3_errmsg(db));
+    }
+    return rc;
+  }
+  if( !exists ){
     *pzErr = sqlite3_mprintf("unknown model '%s': no model has been trained "
                              "in this database; train one with ae_train()", zName);
     return SQLITE_ERROR;
   }
-  sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st);
+  rc = sqlite3_prepare_v2(db, "SELECT weights FROM main.ae_models WHERE name=?1",
+                          -1, &st, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+  }
   if( rc!=SQLITE_ROW ){
     if( rc==SQLITE_DONE ){
       *pzErr = sqlite3_mprintf("unknown model '%s'; SELECT name FROM ae_models "
@@ -192,7 +206,8 @@ int aesql_model_load(sqlite3 *db, const char *zName, aesql_model **ppModel,
       rc = SQLITE_ERROR;
     }else{
       *pzErr = sqlite3_mprintf("cannot read model '%s': %s", zName,
-                               sqlite3_errmsg(db));
+                               (rc & 0xff)==SQLITE_INTERRUPT ? "interrupted"
+                               : sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
     return rc;

@@ -334,6 +334,18 @@ void aesql_score_decode(const aesql_model *m, const float *hv, float *y,
   AE_DISPATCH(isa, decode, (m, hv, y, yd));
 }
 
+int aesql_score_nonfinite(const aesql_model *m, const void *px){
+  const unsigned char *p = px;
+  int i;
+  if( m->dtype!=AESQL_F32 ) return 0;
+  for(i=0; i<m->nn.d; i++){
+    uint32_t u;
+    memcpy(&u, p + 4*(size_t)i, 4);
+    if( (u & 0x7f800000u)==0x7f800000u ) return i+1;   /* exponent all ones */
+  }
+  return 0;
+}
+
 /* ---- SQL functions ---- */
 
 /* Per-statement state kept as auxdata on the model-name argument. */
@@ -369,6 +381,13 @@ static score_aux *score_args(sqlite3_context *ctx, sqlite3_value **argv,
     sqlite3_free(z);
     return 0;
   }
+  if( (int)strlen(zName)!=sqlite3_value_bytes(argv[0]) ){
+    char *z = sqlite3_mprintf("%s: the model name must not contain a NUL "
+                              "character", zFunc);
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+    return 0;
+  }
   if( !a || strcmp(a->m->zName, zName)!=0 ){
     char *zErr = 0;
     int rc;
@@ -381,10 +400,14 @@ static score_aux *score_args(sqlite3_context *ctx, sqlite3_value **argv,
       if( !a->work ) rc = SQLITE_NOMEM;
     }
     if( rc!=SQLITE_OK ){
-      if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
+      if( (rc & 0xff)==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
       else{
-        char *z = sqlite3_mprintf("%s: %s", zFunc, zErr ? zErr : "error");
-        sqlite3_result_error(ctx, z, -1);
+        char *z = sqlite3_mprintf("%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
+        if( !z ) sqlite3_result_error_nomem(ctx);
+        else{
+          sqlite3_result_error(ctx, z, -1);
+          if( rc!=SQLITE_ERROR ) sqlite3_result_error_code(ctx, rc);
+        }
         sqlite3_free(z);
       }
       sqlite3_free(zErr);
@@ -420,6 +443,18 @@ static score_aux *score_args(sqlite3_context *ctx, sqlite3_value **argv,
     return 0;
   }
   *ppx = sqlite3_value_blob(argv[1]);
+  if( (n = aesql_score_nonfinite(a->m, *ppx))!=0 ){
+    float f;
+    char *z;
+    memcpy(&f, (const unsigned char*)*ppx + 4*(size_t)(n-1), 4);
+    z = sqlite3_mprintf("%s: pixel %d of the row is %s; every pixel must be a "
+                        "finite number", zFunc, n, isnan(f) ? "NaN" :
+                        f>0 ? "+Inf" : "-Inf");
+    if( !z ){ sqlite3_result_error_nomem(ctx); return 0; }
+    sqlite3_result_error(ctx, z, -1);
+    sqlite3_free(z);
+    return 0;
+  }
   return a;
 }
 

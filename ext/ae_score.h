@@ -38,6 +38,12 @@ double aesql_score_error_sparse(const aesql_model *m, const void *px, float *wor
 double aesql_score_error_with(const aesql_model *m, const void *px,
                               float *work, int sparse, int isa);
 
+/* 0 when every pixel of row px is a finite number (always, for u8
+** models), else the 1-based number of the first that is not. A row that
+** holds NaN or an infinity has no reconstruction error: the scoring
+** functions refuse it, naming the pixel, as ae_train refuses it. */
+int aesql_score_nonfinite(const aesql_model *m, const void *px);
+
 /* The code layer relu(b1 + x W1) of one row, h floats, and the
 ** reconstruction b2 + hv W2 of a code, d floats; work as above, not
 ** overlapping hv or y. */

@@ -8,9 +8,13 @@
 **
 ** Arguments: model, a name in ae_models; source, a table or view name
 ** ("schema.table" allowed) or a SELECT statement with a pixels column.
-** Columns: key (the source table's rowid; for a view or a query, the
-** 1-based row number in the order the rows come) and error (as ae_error(),
-** bit for bit: the same kernel scores both).
+** Columns: key (the row's key, as ae_source.h defines it: a table's rowid,
+** a query's key or rowid column, else the 1-based row number) and error
+** (as ae_error(), bit for bit: the same kernel scores both).
+**
+** Under a statement that writes (INSERT INTO t SELECT ... FROM
+** ae_scores('m', 't')), the source is read whole first (scores_eager), so
+** the rows inserted meanwhile are not read back without end.
 **
 ** Pipeline: the statement's thread reads the source in blocks (the first
 ** one short, so that the first rows come quickly), by chunks of 128 rows:
@@ -37,6 +41,7 @@
 #include "ae_score.h"
 #include "ae_source.h"
 #include "ae_blas.h"
+#include "ae_store.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -110,7 +115,7 @@ typedef struct scores_cursor {
   sqlite3_vtab_cursor base;
   aesql_model *m;
   sqlite3_stmt *pSrc;
-  int hasRowid;
+  int hasKey;                /* the source gives each row's key (ae_source.h) */
   int srcDone;               /* no more reading: end or error reached    */
   int eof;
   size_t rowBytes;
@@ -126,6 +131,13 @@ typedef struct scores_cursor {
   double aOut[SCORES_CHUNK]; /* the errors of a chunk it takes over      */
   size_t nWork;              /* floats in aWork and in each worker's     */
   scores_pool *pPool;        /* NULL: no workers                         */
+  /* Read at once (see scores_eager): */
+  int eager;
+  sqlite3_int64 nAll, nAllAlloc, iAll;
+  sqlite3_int64 *aAllKey;
+  double *aAllErr;
+  int rcAll;                 /* after the nAll rows: error (or SQLITE_OK) */
+  char *zErrAll;
 } scores_cursor;
 
 /* ---- the pool ---- */
@@ -277,6 +289,33 @@ static void chunk_ready(scores_cursor *c, scores_block *b, int iChunk, int inlin
   pthread_mutex_unlock(&p->mu);
 }
 
+/* Checks the row just read (the pixels column: its type t, bytes pPix and
+** length nb; the key column) and sets *pzErr when it cannot be scored. */
+static int scores_row_check(scores_cursor *c, int t, const void *pPix, int nb,
+                            char **pzErr){
+  int iBad;
+  if( c->hasKey && sqlite3_column_type(c->pSrc, 0)!=SQLITE_INTEGER ){
+    *pzErr = sqlite3_mprintf("ae_scores: row %lld of the source has a key "
+        "that is not an integer (%s); the key column must hold integers",
+        c->nRead, sqlite3_column_type(c->pSrc, 0)==SQLITE_NULL ? "NULL" : "not INTEGER");
+    return 1;
+  }
+  if( t!=SQLITE_BLOB || (size_t)nb!=c->rowBytes || !pPix ){
+    *pzErr = sqlite3_mprintf("ae_scores: row %lld of the source has "
+        "%s pixels; model '%s' takes BLOBs of %d bytes", c->nRead,
+        t==SQLITE_BLOB ? "a wrong number of" : t==SQLITE_NULL ? "NULL" : "non-BLOB",
+        c->m->zName, (int)c->rowBytes);
+    return 1;
+  }
+  if( (iBad = aesql_score_nonfinite(c->m, pPix))!=0 ){
+    *pzErr = sqlite3_mprintf("ae_scores: row %lld of the source has a pixel "
+        "that is not a finite number (pixel %d); every pixel must be one",
+        c->nRead, iBad);
+    return 1;
+  }
+  return 0;
+}
+
 /* Reads up to nMax rows into b. Each chunk of SCORES_CHUNK rows is copied
 ** for the workers when fewer than SCORES_BACKLOG chunks per worker wait
 ** for them, else this thread scores it as it reads it, where SQLite has
@@ -287,7 +326,7 @@ static void chunk_ready(scores_cursor *c, scores_block *b, int iChunk, int inlin
 ** returned. */
 static void block_fill(scores_cursor *c, scores_block *b, int nMax){
   scores_pool *p = c->pPool;
-  int col = c->hasRowid ? 1 : 0, rc = SQLITE_OK, here = 1;
+  int col = c->hasKey ? 1 : 0, rc = SQLITE_OK, here = 1;
   block_quiet(c, b);
   b->m = c->m;
   b->rowBytes = c->rowBytes;
@@ -308,11 +347,7 @@ static void block_fill(scores_cursor *c, scores_block *b, int nMax){
     const void *pPix = t==SQLITE_BLOB ? sqlite3_column_blob(c->pSrc, col) : 0;
     int nb = sqlite3_column_bytes(c->pSrc, col);
     c->nRead++;
-    if( t!=SQLITE_BLOB || (size_t)nb!=c->rowBytes || !pPix ){
-      b->zErrEnd = sqlite3_mprintf("ae_scores: row %lld of the source has "
-          "%s pixels; model '%s' takes BLOBs of %d bytes", c->nRead,
-          t==SQLITE_BLOB ? "a wrong number of" : t==SQLITE_NULL ? "NULL" : "non-BLOB",
-          c->m->zName, (int)c->rowBytes);
+    if( scores_row_check(c, t, pPix, nb, &b->zErrEnd) ){
       b->rcEnd = SQLITE_ERROR;
       break;
     }
@@ -326,9 +361,7 @@ static void block_fill(scores_cursor *c, scores_block *b, int nMax){
     }else{
       memcpy(b->aPix + (size_t)b->n*c->rowBytes, pPix, nb);
     }
-    /* A view reads back a NULL rowid: number its rows like a query's. */
-    b->aKey[b->n] = c->hasRowid && sqlite3_column_type(c->pSrc, 0)!=SQLITE_NULL
-                  ? sqlite3_column_int64(c->pSrc, 0) : c->nRead;
+    b->aKey[b->n] = c->hasKey ? sqlite3_column_int64(c->pSrc, 0) : c->nRead;
     b->n++;
     if( p && b->n%SCORES_CHUNK==0 ) chunk_ready(c, b, b->n/SCORES_CHUNK - 1, here);
   }
@@ -481,6 +514,15 @@ static void scoresReset(scores_cursor *c){
     b->rcEnd = SQLITE_OK;
     b->n = 0;
   }
+  sqlite3_free(c->aAllKey);
+  sqlite3_free(c->aAllErr);
+  sqlite3_free(c->zErrAll);
+  c->aAllKey = 0;
+  c->aAllErr = 0;
+  c->zErrAll = 0;
+  c->eager = 0;
+  c->nAll = c->nAllAlloc = c->iAll = 0;
+  c->rcAll = SQLITE_OK;
   aesql_model_free(c->m);
   c->m = 0;
   sqlite3_finalize(c->pSrc);
@@ -561,6 +603,58 @@ static int scores_buffers(scores_cursor *c){
   return SQLITE_OK;
 }
 
+/* Raises the error that ends an eager scan. */
+static int scores_eager_error(scores_cursor *c){
+  sqlite3_vtab *pVtab = c->base.pVtab;
+  int rc = c->rcAll;
+  sqlite3_free(pVtab->zErrMsg);
+  pVtab->zErrMsg = c->zErrAll ? c->zErrAll : sqlite3_mprintf("%s", sqlite3_errstr(rc));
+  c->zErrAll = 0;
+  c->rcAll = SQLITE_OK;
+  c->eof = 1;
+  return rc;
+}
+
+/* When the statement that reads ae_scores writes (INSERT INTO t SELECT
+** ... FROM ae_scores('m', 't')), the rows it inserts could be read back
+** as the scan goes, without end. As SQLite does for INSERT INTO t SELECT
+** FROM t, the source is then read whole first: every row that exists
+** when the scan starts, and no other, is scored (16 bytes a row kept). */
+static int scores_eager(scores_cursor *c){
+  int col = c->hasKey ? 1 : 0, rc;
+  while( (rc = sqlite3_step(c->pSrc))==SQLITE_ROW ){
+    int t = sqlite3_column_type(c->pSrc, col);
+    const void *pPix = t==SQLITE_BLOB ? sqlite3_column_blob(c->pSrc, col) : 0;
+    int nb = sqlite3_column_bytes(c->pSrc, col);
+    c->nRead++;
+    if( scores_row_check(c, t, pPix, nb, &c->zErrAll) ){
+      c->rcAll = SQLITE_ERROR;
+      return SQLITE_OK;
+    }
+    if( c->nAll==c->nAllAlloc ){
+      sqlite3_int64 nNew = c->nAllAlloc ? 2*c->nAllAlloc : 1024;
+      sqlite3_int64 *aK = sqlite3_realloc64(c->aAllKey, sizeof(*aK)*nNew);
+      double *aE;
+      if( !aK ) return SQLITE_NOMEM;
+      c->aAllKey = aK;
+      aE = sqlite3_realloc64(c->aAllErr, sizeof(*aE)*nNew);
+      if( !aE ) return SQLITE_NOMEM;
+      c->aAllErr = aE;
+      c->nAllAlloc = nNew;
+    }
+    c->aAllKey[c->nAll] = c->hasKey ? sqlite3_column_int64(c->pSrc, 0) : c->nRead;
+    c->aAllErr[c->nAll] = aesql_score_error(c->m, pPix, c->aWork);
+    c->nAll++;
+  }
+  if( rc!=SQLITE_DONE ){
+    c->rcAll = rc;
+    c->zErrAll = sqlite3_mprintf("ae_scores: cannot read the source: %s",
+                                 (rc & 0xff)==SQLITE_INTERRUPT ? "interrupted"
+                                 : sqlite3_errmsg(sqlite3_db_handle(c->pSrc)));
+  }
+  return SQLITE_OK;
+}
+
 static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
                         const char *idxStr, int argc, sqlite3_value **argv){
   scores_cursor *c = (scores_cursor*)cur;
@@ -575,7 +669,7 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
   zModel = (const char*)sqlite3_value_text(argv[0]);
   zSource = (const char*)sqlite3_value_text(argv[1]);
   if( sqlite3_value_type(argv[0])!=SQLITE_TEXT
-   || sqlite3_value_type(argv[1])!=SQLITE_TEXT ){
+   || sqlite3_value_type(argv[1])!=SQLITE_TEXT || !zModel || !zSource ){
     sqlite3_free(pVtab->zErrMsg);
     pVtab->zErrMsg = sqlite3_mprintf("ae_scores: takes a model name and a "
         "source (table name or SELECT), both as text");
@@ -583,19 +677,33 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
   }
   rc = aesql_model_load(db, zModel, &c->m, &zErr);
   if( rc==SQLITE_OK ){
-    rc = aesql_source_prepare(db, zSource, 1, &c->pSrc, &c->hasRowid, 0, &zErr);
+    rc = aesql_source_prepare(db, zSource, 1, &c->pSrc, &c->hasKey, 0, &zErr);
   }
   if( rc!=SQLITE_OK ){
     sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = sqlite3_mprintf("ae_scores: %s", zErr ? zErr : sqlite3_errstr(rc));
+    pVtab->zErrMsg = sqlite3_mprintf("ae_scores: %s", zErr ? zErr :
+                                     (rc & 0xff)==SQLITE_INTERRUPT ? "interrupted"
+                                     : sqlite3_errmsg(db));
     sqlite3_free(zErr);
-    return rc==SQLITE_NOMEM ? rc : SQLITE_ERROR;
+    return rc;
   }
   c->rowBytes = (size_t)c->m->nn.d * aesql_dtype_size(c->m->dtype);
   rc = scores_buffers(c);
   if( rc!=SQLITE_OK ) return rc;
   c->eof = 0;
   c->iCur = 0;
+  if( aesql_store_writer(db) ){
+    c->eager = 1;
+    rc = scores_eager(c);
+    if( rc!=SQLITE_OK ) return rc;
+    if( c->nAll==0 ){
+      if( c->rcAll!=SQLITE_OK ) return scores_eager_error(c);
+      c->eof = 1;
+    }else{
+      c->iRow = 1;
+    }
+    return SQLITE_OK;
+  }
   /* A short first block, handed out at once; the second is read while it
   ** is scored. */
   block_fill(c, &c->aBlk[0], c->nCap<SCORES_FIRST ? c->nCap : SCORES_FIRST);
@@ -608,6 +716,12 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
 static int scoresNext(sqlite3_vtab_cursor *cur){
   scores_cursor *c = (scores_cursor*)cur;
   c->iRow++;
+  if( c->eager ){
+    if( ++c->iAll < c->nAll ) return SQLITE_OK;
+    if( c->rcAll!=SQLITE_OK ) return scores_eager_error(c);
+    c->eof = 1;
+    return SQLITE_OK;
+  }
   if( ++c->iBlk < c->aBlk[c->iCur].n ) return SQLITE_OK;
   return scoresAdvance(c, 0);
 }
@@ -620,8 +734,12 @@ static int scoresColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   scores_cursor *c = (scores_cursor*)cur;
   const scores_block *b = &c->aBlk[c->iCur];
   switch( i ){
-    case COL_KEY:   sqlite3_result_int64(ctx, b->aKey[c->iBlk]); break;
-    case COL_ERROR: sqlite3_result_double(ctx, b->aErr[c->iBlk]); break;
+    case COL_KEY:
+      sqlite3_result_int64(ctx, c->eager ? c->aAllKey[c->iAll] : b->aKey[c->iBlk]);
+      break;
+    case COL_ERROR:
+      sqlite3_result_double(ctx, c->eager ? c->aAllErr[c->iAll] : b->aErr[c->iBlk]);
+      break;
     default: break;  /* the hidden arguments read back as NULL */
   }
   return SQLITE_OK;

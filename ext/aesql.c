@@ -2,6 +2,7 @@
 ** Entry point of libaesql: registers every SQL object on a connection.
 */
 #include "aesql_int.h"
+#include "ae_progress.h"
 SQLITE_EXTENSION_INIT1
 #include "../include/aesql.h"
 
@@ -13,7 +14,10 @@ AESQL_API int sqlite3_aesql_init(sqlite3 *db, char **pzErrMsg,
    || (rc = aesql_image_register(db))!=SQLITE_OK
    || (rc = aesql_blas_register(db))!=SQLITE_OK
    || (rc = aesql_train_register(db))!=SQLITE_OK
-   || (rc = aesql_score_register(db))!=SQLITE_OK ){
+   || (rc = aesql_score_register(db))!=SQLITE_OK
+   || (rc = aesql_progress_register(db))!=SQLITE_OK
+   || (rc = aesql_eval_register(db))!=SQLITE_OK
+   || (rc = aesql_vector_register(db))!=SQLITE_OK ){
     if( pzErrMsg ){
       *pzErrMsg = sqlite3_mprintf("aesql: cannot register: %s",
                                   sqlite3_errstr(rc));

@@ -19,5 +19,7 @@ int aesql_image_register(sqlite3 *db);   /* ae_image.c: ae_png, ae_ascii      */
 int aesql_blas_register(sqlite3 *db);    /* ae_blas.c:  ae_info               */
 int aesql_train_register(sqlite3 *db);   /* ae_train.c: ae_train              */
 int aesql_score_register(sqlite3 *db);   /* ae_score.c: ae_error, ...         */
+int aesql_eval_register(sqlite3 *db);    /* ae_eval.c:  ae_auroc, ...         */
+int aesql_vector_register(sqlite3 *db);  /* ae_vector.c: ae_vector           */
 
 #endif /* AESQL_INT_H */

@@ -36,6 +36,25 @@ extern "C" {
 AESQL_API int sqlite3_aesql_init(sqlite3 *db, char **pzErrMsg,
                                  const sqlite3_api_routines *pApi);
 
+/* Training progress, for applications that embed libaesql. After every
+** epoch of every ae_train() on db, xProgress(pArg, p) is called on the
+** training's thread, inside the ae_train() call (so it must not use db).
+** Returning non-zero stops the training: ae_train() then fails with
+** "interrupted" (SQLITE_INTERRUPT) and stores nothing. One hook per
+** connection: a new one replaces the old, NULL removes it. Returns
+** SQLITE_OK, SQLITE_NOMEM, or SQLITE_MISUSE without db. From any
+** connection of the process, SELECT * FROM ae_progress lists the trainings
+** running, batch by batch. */
+typedef struct aesql_progress_info {
+  const char *zModel;   /* the model's name                              */
+  int epoch, epochs;    /* the epoch just done (1-based), of how many     */
+  double loss;          /* its training loss                              */
+  double val_loss;      /* its validation loss; NaN when none is held out */
+  double seconds;       /* how long it took                               */
+} aesql_progress_info;
+AESQL_API int aesql_progress_hook(sqlite3 *db,
+    int (*xProgress)(void *pArg, const aesql_progress_info *p), void *pArg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,3 +53,9 @@ SELECT s.key AS test_row, t.class, round(s.error, 2) AS error
   FROM ae_scores('mnist_train_32', 'mnist_test') AS s
   JOIN mnist_test AS t ON t.rowid = s.key
  ORDER BY s.error DESC LIMIT 5;
+
+-- 8. A gallery of the 32 test digits it reconstructs worst, worst first.
+SELECT writefile('examples/anomalies.png', ae_grid(pixels, 8, 28, 28, 2)) > 0 AS wrote_gallery
+  FROM (SELECT t.pixels FROM ae_scores('mnist_train_32', 'mnist_test') AS s
+          JOIN mnist_test AS t ON t.rowid = s.key
+         ORDER BY s.error DESC LIMIT 32);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <math.h>
+#include <stdint.h>
 #include "../include/aesql.h"
 
 static __attribute__((unused)) int check_npass, check_nfail;
@@ -169,6 +170,54 @@ static __attribute__((unused)) const char *check_tmpdir(void){
 static __attribute__((unused)) const char *check_datadir(void){
   const char *z = getenv("AESQL_DATA");
   return z && z[0] ? z : "data";
+}
+
+/* A table zTab(class INTEGER, pixels BLOB) of n rows of d bytes: a stripe
+** whose place depends on the class (rowid % 4), plus deterministic noise,
+** sparse as MNIST is. The same arguments give the same table. */
+static __attribute__((unused)) void check_make_table(sqlite3 *db, const char *zTab,
+                                                     int n, int d){
+  sqlite3_stmt *st = 0;
+  unsigned char *px = malloc(d);
+  char *zSql = sqlite3_mprintf("CREATE TABLE \"%w\"(class INTEGER, pixels BLOB);"
+                               "INSERT INTO \"%w\"(class, pixels) VALUES(?1, ?2)",
+                               zTab, zTab);
+  const char *zTail = 0;
+  uint32_t s = 12345;
+  int r, i;
+  if( !px || !zSql
+   || sqlite3_prepare_v2(db, zSql, -1, &st, &zTail)!=SQLITE_OK
+   || sqlite3_step(st)!=SQLITE_DONE ){
+    fprintf(stderr, "check_make_table: %s\n", sqlite3_errmsg(db));
+    exit(2);
+  }
+  sqlite3_finalize(st);
+  if( sqlite3_prepare_v2(db, zTail, -1, &st, 0)!=SQLITE_OK ){
+    fprintf(stderr, "check_make_table: %s\n", sqlite3_errmsg(db));
+    exit(2);
+  }
+  sqlite3_exec(db, "SAVEPOINT make_table", 0, 0, 0);
+  for(r=0; r<n; r++){
+    int cls = r % 4;
+    for(i=0; i<d; i++){
+      int v = ((i + cls*d/4) % d) < d/4 ? 200 : 0;
+      s = s*1103515245u + 12345u;
+      v += (s>>16) % 40;
+      if( (s>>8) % 3 == 0 ) v = 0;
+      px[i] = (unsigned char)(v > 255 ? 255 : v);
+    }
+    sqlite3_bind_int(st, 1, cls);
+    sqlite3_bind_blob(st, 2, px, d, SQLITE_STATIC);
+    if( sqlite3_step(st)!=SQLITE_DONE ){
+      fprintf(stderr, "check_make_table: %s\n", sqlite3_errmsg(db));
+      exit(2);
+    }
+    sqlite3_reset(st);
+  }
+  sqlite3_exec(db, "RELEASE make_table", 0, 0, 0);
+  sqlite3_finalize(st);
+  sqlite3_free(zSql);
+  free(px);
 }
 
 #endif /* AESQL_CHECK_H */

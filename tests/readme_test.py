@@ -2,8 +2,8 @@
 """Runs the examples of README.md, so the documentation cannot drift.
 
 Every ```sql block runs, in order, in one sqlite3 shell session started in a
-scratch directory that holds links to the repository's data/ and
-libaesql.so (state carries over from block to block, as for a reader who
+scratch directory that holds links to the repository's data/, libaesql.so
+and build/vec0.so (state carries over from block to block, as for a reader who
 types them in). When a ```sql block is followed by an ```output block, the
 block's output (stdout and stderr, as the shell prints them) must match it:
 integers and text exactly, numbers with a decimal point within a relative
@@ -116,6 +116,9 @@ def run_blocks(work, shell, show, no_python):
     print('# sql blocks in %s (SQLite %s)' % (shell, version))
     os.symlink(os.path.join(ROOT, 'data'), os.path.join(work, 'data'))
     os.symlink(os.path.join(ROOT, 'libaesql.so'), os.path.join(work, 'libaesql.so'))
+    # sqlite-vec's loadable, which `make vec` puts in build/ ("Similar images").
+    os.mkdir(os.path.join(work, 'build'))
+    os.symlink(os.path.join(ROOT, 'build', 'vec0.so'), os.path.join(work, 'build', 'vec0.so'))
     # All sql blocks in one session, with markers between them.
     sql, checks = [], []
     for k, (lang, code, line) in enumerate(bl):

@@ -642,6 +642,52 @@ static void test_oom(sqlite3 *db){
             a, 6, 0, 0, "ae_png: width must be an integer from 1 to 16384, got '2.5'");
 }
 
+/* ae_grid: tiles laid out in order, on the gray background, with gaps. */
+static void test_grid(sqlite3 *db){
+  /* Five 2x3 u8 images, image k filled with 10k+pixel; in 2 columns. The
+  ** picture: 3 rows of tiles; each tile 2x3 at scale 2 is 4x6; gaps of 2. */
+  const int gap = 2, tw = 4, th = 6, W = 2*tw + 3*gap, H = 3*th + 4*gap;
+  unsigned char want[(2*4 + 3*2)*(3*6 + 4*2)];
+  int k, x, y;
+  memset(want, 128, sizeof(want));
+  for(k=0; k<5; k++){
+    int x0 = gap + (k%2)*(tw + gap), y0 = gap + (k/2)*(th + gap);
+    for(y=0; y<th; y++) for(x=0; x<tw; x++){
+      want[(y0+y)*W + x0 + x] = (unsigned char)(10*(k+1) + (y/2)*2 + x/2);
+    }
+  }
+  sqlite3_exec(db, "CREATE TABLE tiles(k INTEGER, px BLOB);"
+    "WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k+1 FROM i WHERE k<5)"
+    "INSERT INTO tiles SELECT k, unhex(printf('%02x%02x%02x%02x%02x%02x', 10*k, 10*k+1,"
+    " 10*k+2, 10*k+3, 10*k+4, 10*k+5)) FROM i;", 0, 0, 0);
+  if( check_sql_double(db, "SELECT count(*) FROM tiles")!=5 ){
+    /* unhex() is 3.41+: build the BLOBs another way. */
+    sqlite3_exec(db, "DELETE FROM tiles;"
+      "INSERT INTO tiles VALUES(1, x'0a0b0c0d0e0f'), (2, x'141516171819'),"
+      "(3, x'1e1f20212223'), (4, x'28292a2b2c2d'), (5, x'323334353637');", 0, 0, 0);
+  }
+  sqlite3_exec(db, "INSERT INTO tiles VALUES(6, NULL)", 0, 0, 0);
+  check_png("ae_grid: five images in two columns, in order, gaps gray", db,
+            "SELECT ae_grid(px, 2, 2, 3, 2) FROM (SELECT px FROM tiles ORDER BY k)",
+            0, 0, W, H, want);
+  check_sql("ae_grid: no image gives NULL", db,
+            "SELECT ae_grid(px, 4) FROM tiles WHERE px IS NULL", "NULL");
+  check_sql("ae_grid: square u8 images need no size", db,
+            "SELECT length(ae_grid(zeroblob(784), 3)) > 0 FROM tiles", "1");
+  check_sql_error("ae_grid: images of another size", db,
+            "SELECT ae_grid(px, 2) FROM (SELECT zeroblob(784) AS px UNION ALL "
+            "SELECT zeroblob(4))",
+            "ae_grid: image 2 is 2x2, the first 28x28; every image of a grid must "
+            "have the same size");
+  check_sql_error("ae_grid: columns out of range", db,
+            "SELECT ae_grid(zeroblob(784), 0)",
+            "ae_grid: columns must be an integer from 1 to 1024, got '0'");
+  check_sql_error("ae_grid: a picture too large", db,
+            "WITH RECURSIVE i(k) AS (SELECT 1 UNION ALL SELECT k+1 FROM i WHERE k<300)"
+            "SELECT ae_grid(zeroblob(784), 300, 28, 28, 2) FROM i",
+            "more than 16384 pixels a side");
+}
+
 int main(void){
   sqlite3 *db;
   oom_install();
@@ -655,6 +701,7 @@ int main(void){
   test_ascii(db);
   test_flags(db);
   test_real_digit(db);
+  test_grid(db);
   test_oom(db);
   sqlite3_close(db);
   return check_done();

@@ -187,8 +187,13 @@ int main(void){
                   "CREATE TABLE np(a); INSERT INTO np VALUES(1); SELECT ae_train('np', 2)",
                   "ae_train: source 'np' has no pixels column");
   check_sql_error("two statements", db,
-                  "SELECT ae_train('SELECT pixels FROM t); DROP TABLE t; --', 2)",
+                  "SELECT ae_train('SELECT pixels FROM t; DROP TABLE t', 2)",
                   "single read-only SELECT");
+  check_sql_error("a query that breaks out of a wrapper is refused", db,
+                  "SELECT ae_train('SELECT pixels FROM t); DROP TABLE t; --', 2)",
+                  "ae_train: cannot read source 'SELECT pixels FROM t); DROP TABLE t; --': "
+                  "near \")\": syntax error");
+  check_sql("and the table is still there", db, "SELECT count(*)>0 FROM t", "1");
   check_sql_error("empty source", db,
                   "SELECT ae_train('SELECT pixels FROM t WHERE 0', 2)", "has no rows");
   check_sql_error("rows of different lengths", db,
