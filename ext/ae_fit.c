@@ -39,7 +39,7 @@ struct aesql_fit {
   int nGrad;             /* gradients: the parts of a full batch */
   int nSse;              /* slots in aSse */
   int nChunk;            /* ranges of parameters for Adam */
-  int blasThreads;       /* OpenBLAS's thread count before, to restore */
+  int nReserved;         /* OpenBLAS buffers reserved (aesql_blas_reserve) */
   aesql_nn_work **aWork; /* nThread: each thread's scratch */
   aesql_nn *aGrad;       /* nGrad: part j's gradient */
   const float **aG;      /* nGrad: their parameters, for Adam */
@@ -142,14 +142,14 @@ aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
     if( aesql_nn_alloc(&f->aGrad[i], nn->d, nn->h) ){ aesql_fit_free(f); return 0; }
     f->aG[i] = f->aGrad[i].param;
   }
-  /* Single-threaded sgemm in each of our threads: OpenBLAS's own threads
-  ** would compete with ours. Not when the OpenBLAS is the host's: its
-  ** thread count is process-wide, and changing it could race with the
-  ** host's own BLAS calls in other threads (Python releases the GIL
-  ** while SQLite runs). Our shapes mostly take OpenBLAS's single-threaded
-  ** small-matrix path anyway. */
-  f->blasThreads = aesql_blas_shared() ? 0 : aesql_blas_threads();
-  if( f->blasThreads>1 ) aesql_blas_set_threads(1);
+  /* The buffer OpenBLAS maps for each of our threads: mapped now, or out
+  ** of memory, rather than retried for ever in the first step (ae_blas.h).
+  ** Our OpenBLAS runs one thread a call already. */
+  if( aesql_blas_reserve(f->nThread)!=AESQL_BLAS_OK ){
+    aesql_fit_free(f);
+    return 0;
+  }
+  f->nReserved = f->nThread;
   return f;
 }
 
@@ -157,7 +157,7 @@ void aesql_fit_free(aesql_fit *f){
   int i;
   if( f==0 ) return;
   aesql_pool_free(f->pool);
-  if( f->blasThreads>1 ) aesql_blas_set_threads(f->blasThreads);
+  if( f->nReserved ) aesql_blas_release(f->nReserved);
   if( f->aWork ){
     for(i=0; i<f->nThread; i++) aesql_nn_work_free(f->aWork[i]);
   }

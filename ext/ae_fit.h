@@ -24,10 +24,10 @@
 ** ae_nn.c). Likewise the validation loss, whose parts' sums are added in
 ** part order.
 **
-** While a fit exists, OpenBLAS runs single-threaded (its own threads would
-** compete with ours); aesql_fit_free() restores its thread count. That
-** setting is process-wide, so it is left alone when the OpenBLAS is one
-** the host process loaded (aesql_blas_shared).
+** A fit reserves the buffer OpenBLAS maps for each of its threads
+** (aesql_blas_reserve): aesql_fit_new() returns NULL when the process
+** cannot map them (out of memory), and while the fit exists
+** aesql_blas_threads() is 1. libaesql's OpenBLAS runs one thread a call.
 */
 #ifndef AE_FIT_H
 #define AE_FIT_H

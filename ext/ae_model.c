@@ -32,6 +32,14 @@ const char aesql_model_schema[] =
   "  val_loss REAL,\n"
   "  seconds REAL NOT NULL,\n"
   "  PRIMARY KEY(model, epoch)\n"
+  ") WITHOUT ROWID;\n"
+  "CREATE TABLE IF NOT EXISTS main.ae_calibration(\n"
+  "  model TEXT PRIMARY KEY,\n"
+  "  rows INTEGER NOT NULL,      -- normal rows whose errors calibrate it\n"
+  "  source TEXT NOT NULL,       -- 'validation_split', or ae_calibrate's source\n"
+  "  calibrated TEXT NOT NULL,   -- UTC, 'YYYY-MM-DD HH:MM:SS'\n"
+  "  false_alarm_rate REAL NOT NULL, -- the default rate of ae_threshold & co\n"
+  "  errors BLOB NOT NULL        -- float64 LE, ascending, in ae_error's units\n"
   ") WITHOUT ROWID;\n";
 
 int aesql_dtype_size(int dtype){ return dtype==AESQL_F32 ? 4 : 1; }

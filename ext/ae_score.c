@@ -44,6 +44,8 @@
 */
 #include "ae_model.h"
 #include "ae_score.h"
+#include "ae_calib.h"
+#include "ae_store.h"
 
 #include <math.h>
 #include <string.h>
@@ -352,6 +354,8 @@ int aesql_score_nonfinite(const aesql_model *m, const void *px){
 typedef struct score_aux {
   aesql_model *m;
   float *work;
+  aesql_calib cal;   /* loaded by the first p-value function that needs it */
+  int hasCal;
 } score_aux;
 
 static void score_aux_free(void *p){
@@ -359,6 +363,7 @@ static void score_aux_free(void *p){
   if( !a ) return;
   aesql_model_free(a->m);
   sqlite3_free(a->work);
+  aesql_calib_clear(&a->cal);
   sqlite3_free(a);
 }
 
@@ -520,6 +525,54 @@ static void ae_encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   score_done(ctx, aux, fresh);
 }
 
+/* The model's calibration, loaded once into the auxdata. Returns 0, or 1
+** after setting an error. */
+static int score_calib(sqlite3_context *ctx, score_aux *a, const char *zFunc){
+  char *zErr = 0;
+  int rc;
+  if( a->hasCal ) return 0;
+  rc = aesql_calib_load(sqlite3_context_db_handle(ctx), a->m->zName, &a->cal, &zErr);
+  if( rc==SQLITE_OK ){ a->hasCal = 1; return 0; }
+  if( (rc & 0xff)==SQLITE_NOMEM ){ sqlite3_result_error_nomem(ctx); }
+  else if( zErr ){
+    char *z = sqlite3_mprintf("%s: %s", zFunc, zErr);
+    if( z ) sqlite3_result_error(ctx, z, -1); else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(z);
+  }else{
+    aesql_result_sqlite_error(ctx, zFunc, "cannot read the calibration", rc,
+                              sqlite3_context_db_handle(ctx));
+  }
+  sqlite3_free(zErr);
+  return 1;
+}
+
+static void ae_pvalue_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const void *px = 0;
+  score_aux *aux; int fresh;
+  score_aux *a = score_args(ctx, argv, "ae_pvalue", &px, &aux, &fresh);
+  (void)argc;
+  if( a && !score_calib(ctx, a, "ae_pvalue") ){
+    sqlite3_result_double(ctx, aesql_calib_pvalue(&a->cal,
+                                 aesql_score_error(a->m, px, a->work)));
+  }
+  score_done(ctx, aux, fresh);
+}
+
+static void ae_is_anomaly_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const void *px = 0;
+  score_aux *aux; int fresh;
+  score_aux *a = score_args(ctx, argv, "ae_is_anomaly", &px, &aux, &fresh);
+  double rate;
+  if( a && !score_calib(ctx, a, "ae_is_anomaly") ){
+    rate = a->cal.rate;
+    if( argc<3 || !aesql_calib_rate_arg(ctx, "ae_is_anomaly", argv[2], &rate) ){
+      sqlite3_result_int(ctx, aesql_calib_flag(&a->cal,
+                           aesql_score_error(a->m, px, a->work), rate));
+    }
+  }
+  score_done(ctx, aux, fresh);
+}
+
 int aesql_score_register(sqlite3 *db){
   /* Not SQLITE_DETERMINISTIC: the model behind a name can change. They
   ** only read ae_models, so they may be used in views and triggers. */
@@ -529,6 +582,12 @@ int aesql_score_register(sqlite3 *db){
                               SQLITE_UTF8, 0, ae_reconstruct_func, 0, 0);
   if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_encode", 2,
                               SQLITE_UTF8, 0, ae_encode_func, 0, 0);
+  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_pvalue", 2,
+                              SQLITE_UTF8, 0, ae_pvalue_func, 0, 0);
+  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_is_anomaly", 2,
+                              SQLITE_UTF8, 0, ae_is_anomaly_func, 0, 0);
+  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_is_anomaly", 3,
+                              SQLITE_UTF8, 0, ae_is_anomaly_func, 0, 0);
   if( rc==SQLITE_OK ) rc = aesql_scores_register(db);
   return rc;
 }

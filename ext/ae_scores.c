@@ -42,6 +42,7 @@
 #include "ae_source.h"
 #include "ae_blas.h"
 #include "ae_store.h"
+#include "ae_calib.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -59,7 +60,11 @@
 # define SCORES_PATIENCE  500000    /* ns to wait for a worker's chunk   */
 #endif
 
-enum { COL_KEY, COL_ERROR, COL_MODEL, COL_SOURCE };
+enum { COL_KEY, COL_ERROR, COL_PVALUE, COL_IS_ANOMALY, COL_MODEL, COL_SOURCE,
+       COL_RATE };
+/* idxNum of xBestIndex: which optional things the scan needs. */
+#define SCORES_HAS_RATE  1   /* a third argument, the false-alarm rate      */
+#define SCORES_CALIB     2   /* pvalue or is_anomaly is read: a calibration */
 
 typedef struct scores_vtab {
   sqlite3_vtab base;
@@ -138,6 +143,8 @@ typedef struct scores_cursor {
   double *aAllErr;
   int rcAll;                 /* after the nAll rows: error (or SQLITE_OK) */
   char *zErrAll;
+  aesql_calib cal;           /* when pvalue or is_anomaly is read        */
+  double rate;               /* the false-alarm rate of is_anomaly       */
 } scores_cursor;
 
 /* ---- the pool ---- */
@@ -475,7 +482,8 @@ static int scoresConnect(sqlite3 *db, void *pAux, int argc,
   int rc;
   (void)pAux; (void)argc; (void)argv; (void)pzErr;
   rc = sqlite3_declare_vtab(db, "CREATE TABLE x(key INTEGER, error REAL, "
-                            "model HIDDEN, source HIDDEN)");
+                            "pvalue REAL, is_anomaly INTEGER, "
+                            "model HIDDEN, source HIDDEN, rate HIDDEN)");
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   p = sqlite3_malloc(sizeof(*p));
@@ -523,6 +531,7 @@ static void scoresReset(scores_cursor *c){
   c->eager = 0;
   c->nAll = c->nAllAlloc = c->iAll = 0;
   c->rcAll = SQLITE_OK;
+  aesql_calib_clear(&c->cal);
   aesql_model_free(c->m);
   c->m = 0;
   sqlite3_finalize(c->pSrc);
@@ -663,7 +672,7 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
   const char *zModel, *zSource;
   char *zErr = 0;
   int rc;
-  (void)idxNum; (void)idxStr;
+  (void)idxStr;
   scoresReset(c);
   if( argc<2 ) return SQLITE_ERROR;  /* xBestIndex guarantees both */
   zModel = (const char*)sqlite3_value_text(argv[0]);
@@ -676,14 +685,35 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
     return SQLITE_ERROR;
   }
   rc = aesql_model_load(db, zModel, &c->m, &zErr);
+  if( rc==SQLITE_OK && (idxNum & SCORES_CALIB) ){
+    /* A model without a calibration has no p-values: NULL, so that
+    ** SELECT * still scores it (ae_pvalue() says why). */
+    rc = aesql_calib_load(db, zModel, &c->cal, &zErr);
+    if( rc==SQLITE_NOTFOUND ){ sqlite3_free(zErr); zErr = 0; rc = SQLITE_OK; }
+    c->rate = c->cal.rate;
+  }
+  if( rc==SQLITE_OK && (idxNum & SCORES_HAS_RATE) ){
+    sqlite3_value *v = argv[2];
+    int t = sqlite3_value_numeric_type(v);
+    double r = sqlite3_value_double(v);
+    if( (t!=SQLITE_INTEGER && t!=SQLITE_FLOAT) || !(r>0 && r<1) ){
+      const char *z = (const char*)sqlite3_value_text(v);
+      zErr = sqlite3_mprintf("the false-alarm rate must be a number above 0 "
+                             "and below 1, got '%.40s'", z ? z : "NULL");
+      rc = SQLITE_ERROR;
+    }
+    c->rate = r;
+  }
   if( rc==SQLITE_OK ){
     rc = aesql_source_prepare(db, zSource, 1, &c->pSrc, &c->hasKey, 0, &zErr);
   }
+  if( rc==SQLITE_NOTFOUND || rc==SQLITE_CORRUPT ) rc = SQLITE_ERROR;
   if( rc!=SQLITE_OK ){
     sqlite3_free(pVtab->zErrMsg);
     pVtab->zErrMsg = sqlite3_mprintf("ae_scores: %s", zErr ? zErr :
                                      (rc & 0xff)==SQLITE_INTERRUPT ? "interrupted"
-                                     : sqlite3_errmsg(db));
+                                     : sqlite3_errcode(db)==(rc & 0xff)
+                                     ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_free(zErr);
     return rc;
   }
@@ -733,12 +763,19 @@ static int scoresEof(sqlite3_vtab_cursor *cur){
 static int scoresColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i){
   scores_cursor *c = (scores_cursor*)cur;
   const scores_block *b = &c->aBlk[c->iCur];
+  double e = c->eager ? c->aAllErr[c->iAll] : b->aErr[c->iBlk];
   switch( i ){
     case COL_KEY:
       sqlite3_result_int64(ctx, c->eager ? c->aAllKey[c->iAll] : b->aKey[c->iBlk]);
       break;
     case COL_ERROR:
-      sqlite3_result_double(ctx, c->eager ? c->aAllErr[c->iAll] : b->aErr[c->iBlk]);
+      sqlite3_result_double(ctx, e);
+      break;
+    case COL_PVALUE:       /* the calibration is loaded: xBestIndex saw it used */
+      if( c->cal.n ) sqlite3_result_double(ctx, aesql_calib_pvalue(&c->cal, e));
+      break;
+    case COL_IS_ANOMALY:
+      if( c->cal.n ) sqlite3_result_int(ctx, aesql_calib_flag(&c->cal, e, c->rate));
       break;
     default: break;  /* the hidden arguments read back as NULL */
   }
@@ -750,14 +787,26 @@ static int scoresRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid){
   return SQLITE_OK;
 }
 
-/* Both hidden arguments must be given, as equality constraints. */
+/* Both hidden arguments model and source must be given, as equality
+** constraints; the rate may be. idxNum says whether it is, and whether
+** pvalue or is_anomaly is read (colUsed), which needs a calibration. */
 static int scoresBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *p){
-  int i, iModel = -1, iSource = -1;
+  int i, iModel = -1, iSource = -1, iRate = -1;
   for(i=0; i<p->nConstraint; i++){
     const struct sqlite3_index_constraint *k = &p->aConstraint[i];
     if( k->op!=SQLITE_INDEX_CONSTRAINT_EQ ) continue;
     if( k->iColumn==COL_MODEL ){ if( !k->usable ) return SQLITE_CONSTRAINT; iModel = i; }
     if( k->iColumn==COL_SOURCE ){ if( !k->usable ) return SQLITE_CONSTRAINT; iSource = i; }
+    if( k->iColumn==COL_RATE ){ if( !k->usable ) return SQLITE_CONSTRAINT; iRate = i; }
+  }
+  p->idxNum = 0;
+  if( p->colUsed & (((sqlite3_uint64)1<<COL_PVALUE) | ((sqlite3_uint64)1<<COL_IS_ANOMALY)) ){
+    p->idxNum |= SCORES_CALIB;
+  }
+  if( iRate>=0 ){
+    p->idxNum |= SCORES_HAS_RATE;
+    p->aConstraintUsage[iRate].argvIndex = 3;
+    p->aConstraintUsage[iRate].omit = 1;
   }
   if( iModel<0 || iSource<0 ){
     sqlite3_free(pVtab->zErrMsg);

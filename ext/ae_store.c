@@ -40,6 +40,9 @@ static const char *const azModelCols[] = {
 static const char *const azHistoryCols[] = {
   "model", "epoch", "loss", "val_loss", "seconds", 0
 };
+static const char *const azCalibCols[] = {
+  "model", "rows", "source", "calibrated", "false_alarm_rate", "errors", 0
+};
 
 /* Is main.zTab an ordinary table with the columns azCol? *pExists tells
 ** whether anything named zTab is in main's schema. */
@@ -101,6 +104,9 @@ int aesql_store_check(sqlite3 *db, int *pExists, char **pzErr){
   if( rc==SQLITE_OK ){
     rc = store_check_table(db, "ae_history", azHistoryCols, &hist, pzErr);
   }
+  if( rc==SQLITE_OK ){
+    rc = store_check_table(db, "ae_calibration", azCalibCols, &hist, pzErr);
+  }
   return rc;
 }
 
@@ -117,7 +123,7 @@ static int store_reader(sqlite3 *db, int *pFound){
   int aRoot[8], nRoot = 0, rc;
   *pFound = 0;
   rc = sqlite3_prepare_v2(db, "SELECT rootpage FROM main.sqlite_schema WHERE "
-                          "tbl_name COLLATE NOCASE IN ('ae_models','ae_history') "
+                          "tbl_name COLLATE NOCASE IN ('ae_models','ae_history','ae_calibration') "
                           "AND rootpage>0", -1, &st, 0);
   if( rc!=SQLITE_OK ) return rc;
   while( (rc = sqlite3_step(st))==SQLITE_ROW ){
@@ -194,7 +200,8 @@ int aesql_store_precheck(sqlite3 *db, const char *zName, int replace,
   if( rc!=SQLITE_OK ) return rc;
   if( reads ){
     *pzErr = sqlite3_mprintf("the statement that calls ae_train reads "
-        "ae_models or ae_history, so it would see the models it trains (and "
+        "ae_models, ae_history or ae_calibration, so it would see the models "
+        "it trains (and "
         "could train its own without end); copy what it needs first, e.g. "
         "CREATE TEMP TABLE todo AS SELECT name, source FROM ae_models, then "
         "train from todo");

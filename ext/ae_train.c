@@ -19,6 +19,8 @@
 #include "ae_source.h"
 #include "ae_store.h"
 #include "ae_progress.h"
+#include "ae_calib.h"
+#include "ae_score.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@ typedef struct train_opts {
   int batch_size;
   double validation_split;
   double learning_rate, beta_1, beta_2, epsilon;
+  double false_alarm_rate;  /* the default of ae_threshold & co (ae_calib.h) */
   sqlite3_int64 seed;
   int threads;          /* training threads; 0: one per core (ae_fit.h) */
   int shuffle;
@@ -124,6 +127,7 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
   o->beta_1 = 0.9;
   o->beta_2 = 0.999;
   o->epsilon = 1e-7;
+  o->false_alarm_rate = AESQL_DEFAULT_RATE;
   o->seed = -1;
   o->shuffle = 1;
   o->progress = -1;
@@ -212,6 +216,13 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
         }
         if( k[0]=='l' ) o->learning_rate = dv; else o->epsilon = dv;
       }
+      else if( strcmp(k, "false_alarm_rate")==0 ){
+        if( !isNum || !(dv>0.0 && dv<1.0) ){
+          bad = opt_error(ctx, k, "must be a number above 0 and below 1");
+          break;
+        }
+        o->false_alarm_rate = dv;
+      }
       else if( strcmp(k, "beta_1")==0 || strcmp(k, "beta_2")==0 ){
         if( !isNum || !(dv>=0.0 && dv<1.0) ){
           bad = opt_error(ctx, k, "must be a number from 0 up to (not including) 1");
@@ -254,7 +265,7 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
         char *z = sqlite3_mprintf("ae_train: unknown option '%.*s%s' (known: "
             "epochs, batch_size, validation_split, learning_rate, beta_1, "
             "beta_2, epsilon, seed, name, threads, shuffle, dtype, progress, "
-            "replace)", OPT_KEY_SHOWN, k, strlen(k)>OPT_KEY_SHOWN ? "..." : "");
+            "replace, false_alarm_rate)", OPT_KEY_SHOWN, k, strlen(k)>OPT_KEY_SHOWN ? "..." : "");
         if( !z ){ sqlite3_result_error_nomem(ctx); bad = 1; break; }
         sqlite3_result_error(ctx, z, -1);
         sqlite3_free(z);
@@ -398,6 +409,41 @@ static int bind_check(sqlite3 *db, int rc, const char *zWhat, sqlite3_int64 n,
   return rc;
 }
 
+/* The reconstruction errors of the held-out rows, in ae_error's units and
+** by ae_error's own kernel (so a held-out row's ae_error equals its stored
+** error bit for bit), stored as the model's calibration (ae_calib.h). */
+static int store_calibration(sqlite3 *db, const char *zName,
+                             const train_opts *o, const train_data *data,
+                             int nTrain, int nVal, const void *pBlob,
+                             int nBlob, char **pzErr){
+  aesql_model m;
+  double *err = 0;
+  float *work = 0;
+  int rc, i;
+  size_t rowBytes = (size_t)data->d*aesql_dtype_size(data->dtype);
+  const unsigned char *rows = data->dtype==AESQL_U8
+                            ? data->u8 : (const unsigned char*)data->f32;
+  memset(&m, 0, sizeof(m));
+  rc = aesql_model_decode(pBlob, nBlob, &m, pzErr);
+  if( rc==SQLITE_OK ){
+    err = sqlite3_malloc64(sizeof(double)*(size_t)nVal);
+    work = sqlite3_malloc64(sizeof(float)*aesql_score_work_floats(&m));
+    if( !err || !work ) rc = SQLITE_NOMEM;
+  }
+  for(i=0; rc==SQLITE_OK && i<nVal; i++){
+    err[i] = aesql_score_error(&m, rows + (size_t)(nTrain+i)*rowBytes, work);
+  }
+  if( rc==SQLITE_OK ){
+    rc = aesql_calib_store(db, zName, err, nVal, o->false_alarm_rate,
+                           "validation_split");
+  }
+  sqlite3_free(work);
+  sqlite3_free(err);
+  aesql_nn_free(&m.nn);
+  sqlite3_free(m.pDerived);
+  return rc;
+}
+
 /* Writes the model and its history, all or nothing (ae_store.h says in
 ** which transaction). Returns SQLITE_OK or an error with *pzErr set
 ** (NULL for out of memory and interrupts). */
@@ -416,10 +462,12 @@ static int store_model(sqlite3 *db, const char *zName, const char *zSource,
   zOpts = sqlite3_mprintf("{\"epochs\":%d,\"batch_size\":%d,"
       "\"validation_split\":%!.15g,\"learning_rate\":%!.15g,\"beta_1\":%!.15g,"
       "\"beta_2\":%!.15g,\"epsilon\":%!.15g,\"seed\":%lld,\"threads\":%d,"
-      "\"shuffle\":%s,\"dtype\":\"%s\"}", o->epochs, o->batch_size,
+      "\"shuffle\":%s,\"dtype\":\"%s\",\"false_alarm_rate\":%!.15g}",
+      o->epochs, o->batch_size,
       o->validation_split, o->learning_rate, o->beta_1, o->beta_2, o->epsilon,
       o->seed, o->threads ? o->threads : aesql_blas_threads(),
-      o->shuffle ? "true" : "false", aesql_dtype_name(o->dtype));
+      o->shuffle ? "true" : "false", aesql_dtype_name(o->dtype),
+      o->false_alarm_rate);
   if( !zOpts ){ sqlite3_free(pBlob); return SQLITE_NOMEM; }
   rc = aesql_txn_begin(&txn, db, pzErr);
   if( rc!=SQLITE_OK ) goto done_notxn;
@@ -436,7 +484,9 @@ static int store_model(sqlite3 *db, const char *zName, const char *zSource,
         rc = SQLITE_ERROR;
       }else{
         rc = exec_printf(db, 0, "DELETE FROM main.ae_models WHERE name=%Q;"
-                         "DELETE FROM main.ae_history WHERE model=%Q;", zName, zName);
+                         "DELETE FROM main.ae_history WHERE model=%Q;"
+                         "DELETE FROM main.ae_calibration WHERE model=%Q;",
+                         zName, zName, zName);
       }
     }else if( rc==SQLITE_DONE ){
       rc = SQLITE_OK;
@@ -493,6 +543,9 @@ static int store_model(sqlite3 *db, const char *zName, const char *zSource,
     }
     sqlite3_finalize(st);
     st = 0;
+  }
+  if( rc==SQLITE_OK && nVal>0 ){
+    rc = store_calibration(db, zName, o, data, nTrain, nVal, pBlob, nBlob, pzErr);
   }
   if( rc==SQLITE_OK ){
     rc = aesql_txn_commit(&txn, pzErr);
@@ -587,8 +640,8 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   hidden = sqlite3_value_int(argv[1]);
   if( parse_options(ctx, db, argc>2 ? argv[2] : 0, &o) ) goto done;
-  if( aesql_blas_load(&zWhy) ){
-    train_error(ctx, db, SQLITE_ERROR, zWhy);
+  if( (rc = aesql_blas_load(&zWhy))!=SQLITE_OK ){
+    train_error(ctx, db, rc, zWhy);    /* SQLITE_NOMEM: "out of memory" */
     goto done;
   }
 

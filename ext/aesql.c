@@ -17,7 +17,8 @@ AESQL_API int sqlite3_aesql_init(sqlite3 *db, char **pzErrMsg,
    || (rc = aesql_score_register(db))!=SQLITE_OK
    || (rc = aesql_progress_register(db))!=SQLITE_OK
    || (rc = aesql_eval_register(db))!=SQLITE_OK
-   || (rc = aesql_vector_register(db))!=SQLITE_OK ){
+   || (rc = aesql_vector_register(db))!=SQLITE_OK
+   || (rc = aesql_calib_register(db))!=SQLITE_OK ){
     if( pzErrMsg ){
       *pzErrMsg = sqlite3_mprintf("aesql: cannot register: %s",
                                   sqlite3_errstr(rc));

@@ -21,5 +21,6 @@ int aesql_train_register(sqlite3 *db);   /* ae_train.c: ae_train              */
 int aesql_score_register(sqlite3 *db);   /* ae_score.c: ae_error, ...         */
 int aesql_eval_register(sqlite3 *db);    /* ae_eval.c:  ae_auroc, ...         */
 int aesql_vector_register(sqlite3 *db);  /* ae_vector.c: ae_vector           */
+int aesql_calib_register(sqlite3 *db);   /* ae_calib.c: ae_threshold, ...     */
 
 #endif /* AESQL_INT_H */

@@ -34,24 +34,6 @@ NUM = re.compile(r'-?\d+\.\d+(?:[eE][-+]?\d+)?')
 # 3.44+ "Error near line N: ", either "Error: " for a command-line SQL.
 SHELL_ERROR = re.compile(r'^(Runtime error|Error|Parse error)(?: near line \d+)?: ')
 
-# Known failures owned elsewhere: a block whose output differs *and* holds
-# one of these errors prints TAP's "not ok - ... # TODO why", which
-# tests/run.sh lists but does not count; any other difference fails. Drop
-# an entry once its fix has landed (the block then passes as any other).
-KNOWN = [
-    ('misuse of sqlite3_result_subtype() by ae_info()',
-     "ae_info() sets subtype 'J' without SQLITE_RESULT_SUBTYPE, refused by "
-     "SQLite 3.45+ built with -DSQLITE_STRICT_SUBTYPE=1 (its shell is): "
-     "ext/ae_blas.c, owned by the blas rewrite"),
-]
-
-def known(got):
-    """why, for the first KNOWN error in got, or None."""
-    for err, why in KNOWN:
-        if err in got:
-            return why
-    return None
-
 def plain_error(line):
     """line with a shell error's prefix reduced to "Error: " / "Parse error: "."""
     return SHELL_ERROR.sub(lambda m: ('Parse error' if m.group(1) == 'Parse error'
@@ -146,9 +128,7 @@ def run_blocks(work, shell, show, no_python):
         name = 'README.md line %d: %s' % (line, code.strip().split('\n')[0][:60])
         if want is None:
             if 'error' in got.lower():
-                why = known(got)
-                print('not ok - %s: unexpected error%s\n%s'
-                      % (name, ' # TODO ' + why if why else '', got))
+                print('not ok - %s: unexpected error\n%s' % (name, got))
             else:
                 print('ok - ' + name)
             continue
@@ -156,9 +136,7 @@ def run_blocks(work, shell, show, no_python):
             print('ok - ' + name)
         else:
             fail += 1
-            why = known(got)
-            print('not ok - %s%s\n--- got\n%s\n--- want\n%s'
-                  % (name, ' # TODO ' + why if why else '', got, want))
+            print('not ok - %s\n--- got\n%s\n--- want\n%s' % (name, got, want))
     if '@@end@@' not in run.stdout:
         print('not ok - README.md: the session did not reach its end\n' + run.stdout[-2000:])
     if show:

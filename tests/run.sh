@@ -14,8 +14,8 @@
 # Each part prints "ok - NAME" / "not ok - NAME: why" lines; we count them,
 # and every label says which SQLite the part used. A "not ok - ... # TODO"
 # line (TAP's TODO: a known failure, owned elsewhere) is listed and counted
-# apart, not as a failure: readme_test.py marks its own, and $known below
-# names those of the C programs against the current SQLite.
+# apart, not as a failure: $known below names those of the C programs
+# against the current SQLite.
 cd "$(dirname "$0")/.." || exit 2
 mkdir -p build/out
 pass=0; fail=0; todo=0

@@ -60,6 +60,38 @@ int main(void){
              check_sql_double(db, "SELECT (SELECT avg(error) FROM ae_scores('mnist_train_32', 'mnist_test'))"
                               " - (SELECT avg(ae_error('mnist_train_32', pixels)) FROM mnist_test)"),
              0.0, 1e-9);
+
+  /* Calibration holds: the held-out rows of MNIST train calibrate a
+  ** threshold whose false-alarm rate on the test images (normal rows the
+  ** model never saw) is near the one asked for. */
+  {
+    double f01 = check_sql_double(db, "SELECT avg(ae_is_anomaly('mnist_train_32', pixels)) FROM mnist_test");
+    double f05 = check_sql_double(db, "SELECT avg(ae_is_anomaly('mnist_train_32', pixels, 0.05)) FROM mnist_test");
+    char zName[128];
+    sqlite3_snprintf(sizeof(zName), zName, "at rate 0.01, %.2f%% of the test images "
+                     "are flagged (0.5%% to 1.5%%)", 100*f01);
+    check_report(f01>=0.005 && f01<=0.015, zName, "%.4f", f01);
+    sqlite3_snprintf(sizeof(zName), zName, "at rate 0.05, %.2f%% of the test images "
+                     "are flagged (3%% to 7%%)", 100*f05);
+    check_report(f05>=0.03 && f05<=0.07, zName, "%.4f", f05);
+  }
+
+  /* MNIST in, Fashion-MNIST out: the model tells them apart. */
+  zSql = sqlite3_mprintf(
+    "CREATE VIRTUAL TABLE fashion USING idx(images='%s/fashion/t10k-images-idx3-ubyte.gz');", d);
+  check_sql("import Fashion-MNIST's test images", db, zSql, "");
+  sqlite3_free(zSql);
+  {
+    double auc = check_sql_double(db,
+      "SELECT ae_auroc(error, y) FROM (SELECT error, 0 AS y FROM ae_scores('mnist_train_32', 'mnist_test')"
+      " UNION ALL SELECT error, 1 FROM ae_scores('mnist_train_32', 'fashion'))");
+    double det = check_sql_double(db,
+      "SELECT avg(ae_is_anomaly('mnist_train_32', pixels)) FROM fashion");
+    char zName[128];
+    sqlite3_snprintf(sizeof(zName), zName, "MNIST against Fashion-MNIST: AUROC %.4f >= 0.955", auc);
+    check_report(auc>=0.955, zName, "%.4f", auc);
+    printf("# Fashion-MNIST detected at 1%% false alarms: %.1f%%\n", 100*det);
+  }
   sqlite3_close(db);
   return check_done();
 }

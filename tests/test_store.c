@@ -255,7 +255,7 @@ static void self_feeding(void){
   check_sql_error("... also through a view", db,
     "CREATE VIEW mv AS SELECT * FROM ae_models;"
     "SELECT ae_train(source, n_hidden, json_object('name', name || '_v2', 'epochs', 1)) "
-    "FROM mv", "reads ae_models or ae_history");
+    "FROM mv", "reads ae_models, ae_history or ae_calibration");
   check_sql("the way the message gives works", db,
     "CREATE TEMP TABLE todo AS SELECT name, source, n_hidden FROM ae_models;"
     "SELECT ae_train(source, n_hidden, json_object('name', name || '_v2', 'epochs', 1)) "

@@ -16,6 +16,11 @@
 #      against PyTorch's batched inference + per-row error.
 #   3. scaling: seconds per epoch and peak RSS at 60k/240k/600k rows (MNIST
 #      repeated) and at hidden 32/128/512, both sides.
+#   4. libaesql inside Python (tests/bench/numpy_train.py): ae_train on the
+#      first 20000 MNIST rows, 5 epochs, in a plain python3 process and in
+#      one that imported numpy first (numpy's OpenBLAS loaded, its threads
+#      running), the two in turns; the numpy process's training time
+#      against the plain one's, and whether the two models are the same bits.
 # Every figure is a median over BENCH_REPS runs (processes) and comes with
 # its ratio against the PyTorch figure measured in this run; in parts 1 and
 # 2 the two sides take turns, run by run, so that a slow spell of a shared
@@ -25,7 +30,8 @@
 # <= 10% of the machine), over all runs when none was; the summary counts
 # the disturbed runs. Targets
 # (PASS/MISS, never a failure): whole-job peak RSS <= 120 MB, ae_error >= 2x
-# PyTorch's scoring rows/s, ae_scores >= 1M rows/s.
+# PyTorch's scoring rows/s, ae_scores >= 1M rows/s; training after
+# import numpy <= 1.3x a plain process's.
 #
 # Environment (defaults in brackets):
 #   BENCH_REPS [5]             runs of the whole job and scoring (medians)
@@ -34,8 +40,10 @@
 #   BENCH_SCALE_EPOCHS [3]     epochs of each scaling run
 #   BENCH_SCALE_REPS [3]       runs of each scaling point
 #   BENCH_SCALE_ROWS ["60000 240000 600000"]  BENCH_SCALE_HIDDEN ["32 128 512"]
+#   BENCH_NUMPY_REPS [BENCH_REPS]  runs of each side of part 4
+#   BENCH_NUMPY_ROWS [20000]   BENCH_NUMPY_EPOCHS [5]
 #   BENCH_SKIP=""              parts to leave out, any of:
-#                              floor torch aesql threads1 scoring scaling
+#                              floor torch aesql threads1 scoring scaling numpy
 #   BENCH_CORETYPE [SkylakeX]  OPENBLAS_CORETYPE for the sgemm floor
 #   BENCH_QUIET_WAIT [120]     seconds, in all, to wait for other processes
 #                              to go quiet before runs (5 s at most a run)
@@ -71,7 +79,10 @@ skipped() { case "$SKIP" in *" $1 "*) return 0 ;; esac; return 1; }
 
 # ---------------------------------------------------------------- setup ----
 need=""
-for p in python3-torch python3-numpy time sqlite3 gcc libopenblas-dev; do
+pkgs="time sqlite3 gcc libopenblas-dev"
+skipped torch || pkgs="$pkgs python3-torch python3-numpy"
+skipped numpy || pkgs="$pkgs python3-numpy"
+for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || need="$need $p"
 done
@@ -455,6 +466,43 @@ if ! skipped scaling; then
   done
 fi
 
+# --------------------------------------------- inside Python, numpy ----
+# The issue's case: a Python program that imported numpy before loading
+# libaesql. Plain and numpy processes take turns, run by run.
+declare -A N
+NUMPY_REPS=${BENCH_NUMPY_REPS:-$REPS}
+NUMPY_ROWS=${BENCH_NUMPY_ROWS:-20000}
+NUMPY_EPOCHS=${BENCH_NUMPY_EPOCHS:-5}
+if ! skipped numpy; then
+  if "$PY" -c 'import numpy' 2>/dev/null; then
+    section "libaesql inside python3: a plain process and one that imported numpy first, in turn ($NUMPY_ROWS rows, $NUMPY_EPOCHS epochs, $NUMPY_REPS runs each)"
+    for r in $(seq 1 "$NUMPY_REPS"); do
+      for side in plain numpy; do
+        name=numpy_${side}_$r
+        args=(--rows "$NUMPY_ROWS" --epochs "$NUMPY_EPOCHS" --data "$DATA" --ext "$EXT")
+        [ "$side" = numpy ] && args+=(--numpy)
+        if timed "$name" "$PY" tests/bench/numpy_train.py "${args[@]}" && [ -n "$(kv "$name" train_seconds)" ]; then
+          say "$side run $r: train $(kv "$name" train_seconds) s, $(kv "$name" blas_instance) OpenBLAS ($(kv "$name" blas_core))$( [ "$side" = numpy ] && echo ", numpy's OpenBLAS threads $(kv "$name" host_blas_threads_before) -> $(kv "$name" host_blas_threads_after)")$(busy_tag "$name")"
+        else
+          say "$side run $r FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
+        fi
+      done
+    done
+    for side in plain numpy; do
+      N[$side]=$(for n in $(use_runs "numpy_$side" "$NUMPY_REPS"); do kv "$n" train_seconds; done | median)
+      record "numpy_train_seconds_$side" "${N[$side]}"
+    done
+    N[ratio]=$(div "${N[numpy]}" "${N[plain]}" %.3f)
+    # the same model, bit for bit, in every run of both sides?
+    N[shas]=$(for r in $(seq 1 "$NUMPY_REPS"); do for side in plain numpy; do kv "numpy_${side}_$r" weights_sha256; done; done | sort -u | grep -c . || true)
+    N[host]=$(for r in $(seq 1 "$NUMPY_REPS"); do b=$(kv "numpy_numpy_$r" host_blas_threads_before); a=$(kv "numpy_numpy_$r" host_blas_threads_after); [ -n "$b" ] && [ "$a" = "$b" ] && echo same || echo changed; done | sort -u | tr '\n' ' ')
+    record numpy_ratio "${N[ratio]}"
+    record numpy_distinct_models "${N[shas]}"
+  else
+    section "libaesql inside python3 with numpy: skipped ($PY cannot import numpy)"
+  fi
+fi
+
 # ------------------------------------------------------------- summary ----
 T_END=$(date +%s)
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
@@ -612,6 +660,15 @@ out "     class: $(printf '%7s' 0 1 2 3 4 5 6 7 8 9)"
 out "  libaesql: $(for c in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "$(G A class_error_${c}_default)" %.2f)"; done)"
 out "   PyTorch: $(for c in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "$(G T class_error_${c}_default)" %.2f)"; done)"
 
+if [ -n "${N[ratio]:-}" ]; then
+  echo
+  out "  7. libaesql inside python3 ($NUMPY_ROWS MNIST rows, $NUMPY_EPOCHS epochs, default threads; medians of $NUMPY_REPS runs, in turns)"
+  out "     training, plain process: $(fmt "${N[plain]}" %.2f) s;  after import numpy: $(fmt "${N[numpy]}" %.2f) s;  numpy / plain: ${N[ratio]}x (target <= 1.3x: $(verdict "${N[ratio]}" "<=" 1.3))"
+  out "     models: $([ "${N[shas]}" = 1 ] && echo "the same bits in all $((2 * NUMPY_REPS)) runs" || echo "${N[shas]} different ones over $((2 * NUMPY_REPS)) runs");  numpy's OpenBLAS thread count before -> after training: ${N[host]}"
+  md ""
+  md "libaesql inside python3 ($NUMPY_ROWS MNIST rows, $NUMPY_EPOCHS epochs; medians of $NUMPY_REPS runs, the two kinds of process in turns): training takes $(fmt "${N[plain]}" %.2f) s in a plain process and $(fmt "${N[numpy]}" %.2f) s in one that imported numpy first, **${N[ratio]}x** (target <= 1.3x: **$(verdict "${N[ratio]}" "<=" 1.3)**); $([ "${N[shas]}" = 1 ] && echo "the same model, bit for bit, in every run" || echo "${N[shas]} different models over the runs")."
+fi
+
 echo
 R=$(verdict "$(G A rss_default)" "<=" 120)
 E=$(verdict "$(div "$(G A score_error)" "$TS" %.4f)" ">=" 2)
@@ -619,12 +676,13 @@ B=$(verdict "$(G A score_scores)" ">=" 1000000)
 RUNS=$(ls "$OUT"/*.noise 2>/dev/null | wc -l)
 NOISY=$(cat "$OUT"/*.noise 2>/dev/null | awk '$1 > 10' | wc -l)
 out "  runs disturbed by other processes (> 10% of the machine): $NOISY of $RUNS"
-out "  targets: peak RSS <= 120 MB: $R;  ae_error >= 2x PyTorch: $E;  ae_scores >= 1M rows/s: $B"
+NP=$(verdict "${N[ratio]:-}" "<=" 1.3)
+out "  targets: peak RSS <= 120 MB: $R;  ae_error >= 2x PyTorch: $E;  ae_scores >= 1M rows/s: $B;  numpy process <= 1.3x plain: $NP"
 out "  bench took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s; key=value figures in $SUMMARY, markdown in $MD"
 record bench_seconds $((T_END - T_START))
 md ""
 md "Runs disturbed by other processes (> 10% of the machine during the run): $NOISY of $RUNS."
 md ""
 md "Targets: whole-job peak RSS <= 120 MB: **$R**; \`ae_error\` >= 2x PyTorch's rows/s: **$E**;"
-md "\`ae_scores\` >= 1M rows/s: **$B**. \`make bench\` took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s."
+md "\`ae_scores\` >= 1M rows/s: **$B**; training after import numpy <= 1.3x a plain process's: **$NP**. \`make bench\` took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s."
 exit 0
