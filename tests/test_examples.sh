@@ -22,7 +22,17 @@ n=$(grep -cE '^ +[0-9] +[0-9]+\.[0-9]{4}$' "$tmp/py.out")
 n=$(grep -c '^row ' "$tmp/py.out")
 [ "$n" = 5 ] && ok "python example lists five anomalies" || bad "python example lists five anomalies (got $n)"
 
-# 3. make install into a DESTDIR; pkg-config finds it; the C example builds
+# 3. Only deps, data, test, demo and bench may install packages: the plain
+#    build, static and install must not even check for them.
+if make -n -B libaesql.so libaesql.a install DESTDIR="$tmp/dry" 2>&1 | grep -E 'apt-get|dpkg-query'; then
+  bad "make, make static and make install run no apt-get or dpkg-query"
+else
+  ok "make, make static and make install run no apt-get or dpkg-query"
+fi
+make -n -B test 2>&1 | grep -q 'dpkg-query' && ok "make test checks the Debian packages" \
+  || bad "make test checks the Debian packages"
+
+# 4. make install into a DESTDIR; pkg-config finds it; the C example builds
 #    against the installed static library and runs.
 if make -s install DESTDIR="$tmp/root" PREFIX=/usr/local > "$tmp/install.out" 2>&1; then
   ok "make install into DESTDIR"
@@ -39,8 +49,34 @@ if cc -o "$tmp/detector" examples/c/detector.c $(pkg-config --cflags --libs --st
 else
   bad "examples/c/detector.c builds with pkg-config --static aesql"; cat "$tmp/cc.out"
 fi
+unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH
 
-# 4. The detector on real data: a model of normal images (digit 1 only)
+# 4b. aesql.pc is relocatable: its paths hang on ${prefix}, so a copy of
+#     the installed tree elsewhere is found there with --define-prefix
+#     (prefix taken from where the .pc file lies).
+pc="$tmp/root/usr/local/lib/pkgconfig/aesql.pc"
+grep -qx 'libdir=${prefix}/lib' "$pc" && grep -qx 'includedir=${prefix}/include' "$pc" \
+  && ok 'aesql.pc has libdir=${prefix}/lib and includedir=${prefix}/include' \
+  || { bad 'aesql.pc has libdir=${prefix}/lib and includedir=${prefix}/include'; cat "$pc"; }
+cp -a "$tmp/root/usr/local" "$tmp/moved"
+pcr() { PKG_CONFIG_PATH="$tmp/moved/lib/pkgconfig" pkg-config --define-prefix "$@" aesql; }
+for v in libdir:lib includedir:include; do
+  got=$(pcr --variable="${v%%:*}")
+  [ "$got" = "$tmp/moved/${v#*:}" ] && ok "moved tree: pkg-config --define-prefix gives ${v%%:*} $got" \
+    || bad "moved tree: pkg-config --define-prefix gives ${v%%:*} '$got', want $tmp/moved/${v#*:}"
+done
+flags=$(pcr --cflags --libs --static)
+case "$flags" in
+  *"-I$tmp/moved/include"*"-L$tmp/moved/lib"*) ok "moved tree: flags name the moved tree" ;;
+  *) bad "moved tree: flags name the moved tree: $flags" ;;
+esac
+if cc -o "$tmp/detector-moved" examples/c/detector.c $flags > "$tmp/cc-moved.out" 2>&1; then
+  ok "examples/c/detector.c builds against the moved tree"
+else
+  bad "examples/c/detector.c builds against the moved tree"; cat "$tmp/cc-moved.out"
+fi
+
+# 5. The detector on real data: a model of normal images (digit 1 only)
 #    flags other digits. Its scores must equal ae_error's.
 sqlite3 "$tmp/m.db" > "$tmp/train.out" 2>&1 <<SQL
 .load ./libaesql
