@@ -153,11 +153,13 @@ static int parse_options(sqlite3_context *ctx, sqlite3 *db,
     if( bad && rc==SQLITE_OK ){
       /* json_valid() reads out of memory as invalid JSON: ask json_type(),
       ** which raises "malformed JSON" for bad text and SQLITE_NOMEM for
-      ** the other. */
-      rc = sqlite3_prepare_v2(db, "SELECT json_type(?1)", -1, &st, 0);
+      ** the other; then json_valid() again, in case the first one ran
+      ** out of memory only for a moment. */
+      rc = sqlite3_prepare_v2(db, "SELECT json_type(?1), json_valid(?1) AND "
+                              "json_type(?1)='object'", -1, &st, 0);
       if( rc==SQLITE_OK ){
         sqlite3_bind_value(st, 1, pJson);
-        sqlite3_step(st);
+        if( sqlite3_step(st)==SQLITE_ROW ) bad = !sqlite3_column_int(st, 1);
         rc = sqlite3_reset(st);
         if( rc!=SQLITE_NOMEM ) rc = SQLITE_OK;
       }

@@ -448,17 +448,10 @@ static int fault_full;   /* AESQL_FAULT_FULL: every N */
 static const struct known_bug {
   const char *zId, *zOp, *zWhy;
 } aKnown[] = {
-  { "ae_train.c store_model: a failed prepare after SAVEPOINT leaves the "
-    "transaction open (db->mallocFailed stays set while ae_train runs, so "
-    "ROLLBACK TO cannot run)",
-    "ae_train", "left a transaction open (ERROR: out of memory)" },
-  { "ae_train.c: the name is copied into the result after the commit "
-    "(SQLITE_TRANSIENT): out of memory there reports a failure for a stored "
-    "model",
-    "ae_train", "failed (ERROR: out of memory) but did its work" },
-  { "ae_train.c parse_options: SQLITE_NOMEM from json_each taken for bad JSON",
-    "ae_train", "wrong error (code 1): ERROR: ae_train: options must be a "
-    "JSON object" },
+  /* None open: the store's three (a transaction left open after a failed
+  ** allocation, the name copied after the commit, out of memory in the
+  ** options read as bad JSON) are fixed. An entry keeps the array whole. */
+  { "none", "", "\001" },
 };
 #define N_KNOWN ((int)(sizeof(aKnown)/sizeof(aKnown[0])))
 static int aKnownSeen[N_KNOWN];
