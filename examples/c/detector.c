@@ -3,18 +3,19 @@
 ** program that links libaesql statically into an application that already
 ** uses SQLite.
 **
-**   detector DATABASE MODEL IMAGES [THRESHOLD]
+**   detector DATABASE MODEL IMAGES [RATE]
 **
 ** Scores every image of the IDX file IMAGES (plain or gzip) with MODEL, a
 ** model that ae_train() stored in DATABASE after learning what normal
-** images look like, and flags the images whose reconstruction error is
-** above THRESHOLD (default: the mean plus three standard deviations of
-** the errors over IMAGES).
+** images look like, and flags the images it finds anomalous at the
+** false-alarm rate RATE (default: the model's own, 1% unless trained
+** otherwise). The threshold comes from the model's calibration: the
+** errors of normal rows it did not fit (its held-out rows, or those given
+** to ae_calibrate), never from the images being judged.
 ** Prints one line per flagged image and a summary; exits 0, or 1 on error.
 **
 ** Build: cc detector.c $(pkg-config --cflags --libs aesql)
 */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sqlite3.h>
@@ -30,10 +31,11 @@ int main(int argc, char **argv){
   sqlite3 *db = 0;
   sqlite3_stmt *st = 0;
   char *zSql;
-  double threshold, sum = 0, sum2 = 0;
+  const char *zRate = argc==5 ? argv[4] : 0;
+  double threshold;
   long n = 0, nFlag = 0;
   if( argc<4 || argc>5 ){
-    fprintf(stderr, "usage: %s DATABASE MODEL IMAGES [THRESHOLD]\n", argv[0]);
+    fprintf(stderr, "usage: %s DATABASE MODEL IMAGES [RATE]\n", argv[0]);
     return 2;
   }
   /* Every connection opened from now on has libaesql. */
@@ -48,35 +50,34 @@ int main(int argc, char **argv){
     return fail(db, "cannot read the images");
   }
   sqlite3_free(zSql);
-  if( argc==5 ){
-    threshold = atof(argv[4]);
-  }else{
-    /* One batched pass for the statistics of the errors. */
-    if( sqlite3_prepare_v2(db, "SELECT error FROM ae_scores(?1, 'images')",
-                           -1, &st, 0)!=SQLITE_OK ){
-      return fail(db, "cannot score");
-    }
-    sqlite3_bind_text(st, 1, argv[2], -1, SQLITE_STATIC);
-    while( sqlite3_step(st)==SQLITE_ROW ){
-      double e = sqlite3_column_double(st, 0);
-      sum += e; sum2 += e*e; n++;
-    }
-    if( sqlite3_finalize(st)!=SQLITE_OK ) return fail(db, "cannot score");
-    if( n==0 ) return fail(db, "no images");
-    threshold = sum/n + 3*sqrt(fmax(0, sum2/n - (sum/n)*(sum/n)));
-    n = 0;
+  /* The calibrated threshold, at the model's rate or the one given. */
+  if( sqlite3_prepare_v2(db, zRate ? "SELECT ae_threshold(?1, ?2)"
+                                   : "SELECT ae_threshold(?1)", -1, &st, 0)!=SQLITE_OK ){
+    return fail(db, "cannot read the threshold");
   }
-  if( sqlite3_prepare_v2(db, "SELECT key, error FROM ae_scores(?1, 'images')",
-                         -1, &st, 0)!=SQLITE_OK ){
+  sqlite3_bind_text(st, 1, argv[2], -1, SQLITE_STATIC);
+  if( zRate ) sqlite3_bind_double(st, 2, atof(zRate));
+  if( sqlite3_step(st)!=SQLITE_ROW ){
+    sqlite3_finalize(st);
+    return fail(db, "cannot read the threshold");
+  }
+  threshold = sqlite3_column_double(st, 0);
+  sqlite3_finalize(st);
+  /* One batched pass: is_anomaly is ae_error > that threshold. */
+  if( sqlite3_prepare_v2(db, zRate
+        ? "SELECT key, error, is_anomaly FROM ae_scores(?1, 'images', ?2)"
+        : "SELECT key, error, is_anomaly FROM ae_scores(?1, 'images')",
+        -1, &st, 0)!=SQLITE_OK ){
     return fail(db, "cannot score");
   }
   sqlite3_bind_text(st, 1, argv[2], -1, SQLITE_STATIC);
+  if( zRate ) sqlite3_bind_double(st, 2, atof(zRate));
   while( sqlite3_step(st)==SQLITE_ROW ){
-    double e = sqlite3_column_double(st, 1);
     n++;
-    if( e>threshold ){
+    if( sqlite3_column_int(st, 2) ){
       nFlag++;
-      printf("flagged image %lld: error %.4f\n", sqlite3_column_int64(st, 0), e);
+      printf("flagged image %lld: error %.4f\n", sqlite3_column_int64(st, 0),
+             sqlite3_column_double(st, 1));
     }
   }
   if( sqlite3_finalize(st)!=SQLITE_OK ) return fail(db, "cannot score");
