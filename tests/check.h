@@ -220,4 +220,15 @@ static __attribute__((unused)) void check_make_table(sqlite3 *db, const char *zT
   free(px);
 }
 
+/* A thread's argument that interrupts db after ms milliseconds:
+**   check_interrupter it = { db, 50 };
+**   pthread_create(&th, 0, check_interrupt_later, &it);   */
+typedef struct check_interrupter { sqlite3 *db; int ms; } check_interrupter;
+static __attribute__((unused)) void *check_interrupt_later(void *p){
+  check_interrupter *it = p;
+  usleep(it->ms*1000);
+  sqlite3_interrupt(it->db);
+  return 0;
+}
+
 #endif /* AESQL_CHECK_H */

@@ -94,6 +94,12 @@ case "$summary" in
   *" of 10000 images flagged"*) ok "detector scored 10000 images" ;;
   *) bad "detector scored 10000 images: $summary" ;;
 esac
+# The threshold is the model's calibrated one, and so are the flags.
+want=$(sqlite3 "$tmp/m.db" ".load ./libaesql" \
+  "CREATE VIRTUAL TABLE temp.te USING idx(images='data/mnist/t10k-images-idx3-ubyte')" \
+  "SELECT (SELECT count(*) FROM te WHERE ae_error('ones', pixels) > ae_threshold('ones')) || ' of 10000 images flagged (threshold ' || printf('%.4f', ae_threshold('ones')) || ')'")
+[ "$summary" = "$want" ] && ok "detector flags by the calibrated threshold ($want)" \
+  || bad "detector flags by the calibrated threshold: got '$summary', want '$want'"
 first=$(grep -m1 '^flagged image' "$tmp/det.out" | sed 's/flagged image \([0-9]*\): error \(.*\)/\1 \2/')
 row=${first% *}; err=${first#* }
 want=$(sqlite3 "$tmp/m.db" ".load ./libaesql" \

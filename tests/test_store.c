@@ -415,14 +415,6 @@ static void overflow(void){
 }
 
 /* ---- 15-18. limits and small things ---- */
-typedef struct { sqlite3 *db; int ms; } interrupter;
-static void *interrupt_later(void *p){
-  interrupter *it = p;
-  usleep(it->ms*1000);
-  sqlite3_interrupt(it->db);
-  return 0;
-}
-
 static void limits(void){
   sqlite3 *db = check_open(0);
   int ms;
@@ -471,10 +463,10 @@ static void limits(void){
   check_make_table(db, "big", 30000, 784);
   for(ms=1; ms<=200; ms*=3){
     pthread_t th;
-    interrupter it = { db, ms };
+    check_interrupter it = { db, ms };
     double t0 = now_s(), dt;
     char zName[96];
-    pthread_create(&th, 0, interrupt_later, &it);
+    pthread_create(&th, 0, check_interrupt_later, &it);
     z = check_query(db, "SELECT ae_train('big', 256, '{\"epochs\": 1000}')");
     dt = now_s() - t0 - ms/1000.0;
     pthread_join(th, 0);

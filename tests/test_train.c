@@ -10,38 +10,6 @@
 #include "../ext/ae_blas.h"
 #include <pthread.h>
 
-/* A table t(class, pixels) of n rows of d bytes: blurry stripes whose
-** position depends on the class, plus deterministic noise. */
-static void make_table(sqlite3 *db, const char *zTab, int n, int d){
-  sqlite3_stmt *st;
-  unsigned char *px = malloc(d);
-  char *zSql = sqlite3_mprintf("CREATE TABLE %s(class INTEGER, pixels BLOB);"
-                               , zTab);
-  int r, i;
-  uint32_t s = 12345;
-  sqlite3_exec(db, zSql, 0, 0, 0);
-  sqlite3_free(zSql);
-  zSql = sqlite3_mprintf("INSERT INTO %s VALUES(?1, ?2)", zTab);
-  sqlite3_prepare_v2(db, zSql, -1, &st, 0);
-  sqlite3_free(zSql);
-  for(r=0; r<n; r++){
-    int cls = r % 4;
-    for(i=0; i<d; i++){
-      int v = ((i + cls*d/4) % d) < d/4 ? 200 : 0;
-      s = s*1103515245u + 12345u;
-      v += (s>>16) % 40;
-      if( (s>>8) % 3 == 0 ) v = 0;      /* sparse, like MNIST */
-      px[i] = (unsigned char)(v > 255 ? 255 : v);
-    }
-    sqlite3_bind_int(st, 1, cls);
-    sqlite3_bind_blob(st, 2, px, d, SQLITE_STATIC);
-    sqlite3_step(st);
-    sqlite3_reset(st);
-  }
-  sqlite3_finalize(st);
-  free(px);
-}
-
 static char *weights_hex(sqlite3 *db, const char *zName){
   char *zSql = sqlite3_mprintf("SELECT hex(weights) FROM ae_models WHERE name=%Q", zName);
   char *z = check_query(db, zSql);
@@ -76,20 +44,12 @@ static double naive_vs_sql(sqlite3 *db, const char *zName, int d){
   return worst;
 }
 
-typedef struct { sqlite3 *db; int ms; } interrupter;
-static void *interrupt_later(void *p){
-  interrupter *it = p;
-  usleep(it->ms*1000);
-  sqlite3_interrupt(it->db);
-  return 0;
-}
-
 int main(void){
   sqlite3 *db = check_open(0);
   char *z1, *z2;
   double t0;
 
-  make_table(db, "t", 500, 64);
+  check_make_table(db, "t", 500, 64);
 
   /* ---- a first model ---- */
   check_sql("train returns the default name", db,
@@ -254,11 +214,11 @@ int main(void){
   /* ---- interrupt: stops within a second, leaves nothing ---- */
   {
     pthread_t th;
-    interrupter it = { db, 300 };
+    check_interrupter it = { db, 300 };
     double start;
-    make_table(db, "long", 20000, 784);
+    check_make_table(db, "long", 20000, 784);
     start = check_sql_double(db, "SELECT julianday('now')*86400");
-    pthread_create(&th, 0, interrupt_later, &it);
+    pthread_create(&th, 0, check_interrupt_later, &it);
     check_sql_error("interrupt stops training", db,
                     "SELECT ae_train('long', 32, '{\"epochs\": 100000, \"name\": \"long\"}')",
                     "interrupted");
@@ -270,7 +230,7 @@ int main(void){
   }
   {
     sqlite3 *db2 = check_open(0);
-    make_table(db2, "t", 30, 16);
+    check_make_table(db2, "t", 30, 16);
     check_sql_error("a failure before any model leaves no table", db2,
                     "SELECT ae_train('t', 2, '{\"learning_rate\": 0}')", "learning_rate");
     check_sql("no ae_models table was created", db2,
