@@ -6,13 +6,16 @@
 #   DB      a database holding the tables sql/tutorial.sql fills:
 #             ae_history(model, epoch, loss, val_loss, seconds)
 #             class_errors(class, avg_error)
+#             roc(fpr, tpr), roc_summary(auroc, fpr_at_threshold, tpr_at_threshold)
 #   OUTDIR  where the PNGs go (default: the current directory)
 #   MODEL   whose training to draw (default: the only model in ae_history,
 #           or the one whose rows were written last)
 #
 # Writes OUTDIR/training_curves.png (loss and val_loss per epoch, as Keras'
-# plot(history)) and OUTDIR/class_errors.png (average reconstruction error
-# per digit class, a bar each). The database is opened read-only.
+# plot(history)), OUTDIR/class_errors.png (average reconstruction error
+# per digit class, a bar each) and OUTDIR/roc.png (the ROC curve of MNIST
+# against Fashion-MNIST, from tables roc and roc_summary). The database is
+# opened read-only.
 # Needs the sqlite3 CLI and gnuplot (Debian: sqlite3, gnuplot-nox).
 set -eu
 
@@ -117,6 +120,19 @@ else
   draw "$outdir/class_errors.png" class_errors.gp \
        "data=$(squote "$tmp/classes.csv"); mean=$mean"
   echo "$me: wrote $outdir/class_errors.png ($(wc -l < "$tmp/classes.csv") classes)"
+fi
+
+# ---- roc.png ----
+if ! has_table roc || ! has_table roc_summary; then
+  echo "$me: no tables roc and roc_summary in '$db'; skipped roc.png" >&2
+  status=1
+else
+  q "SELECT 0, 0 UNION ALL SELECT fpr, tpr FROM roc" > "$tmp/roc.csv"
+  set -- $(v "SELECT auroc, fpr_at_threshold, tpr_at_threshold FROM roc_summary")
+  [ $# -eq 3 ] || die "roc_summary in '$db' is empty"
+  draw "$outdir/roc.png" roc.gp \
+       "data=$(squote "$tmp/roc.csv"); auroc=$1; fpr0=$2; tpr0=$3"
+  echo "$me: wrote $outdir/roc.png ($(wc -l < "$tmp/roc.csv") points)"
 fi
 
 exit $status

@@ -59,3 +59,24 @@ SELECT writefile('examples/anomalies.png', ae_grid(pixels, 8, 28, 28, 2)) > 0 AS
   FROM (SELECT t.pixels FROM ae_scores('mnist_train_32', 'mnist_test') AS s
           JOIN mnist_test AS t ON t.rowid = s.key
          ORDER BY s.error DESC LIMIT 32);
+
+-- 9. Finding anomalies: MNIST is normal, Fashion-MNIST's test images are
+--    not. The ROC curve (sql/charts.sh draws it), its area, and the point
+--    the calibrated threshold picks (1% false alarms on held-out digits).
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.fashion_test
+  USING idx(images='data/fashion/t10k-images-idx3-ubyte.gz');
+DROP TABLE IF EXISTS roc;
+CREATE TABLE roc AS
+  SELECT json_extract(value, '$.fpr') AS fpr, json_extract(value, '$.tpr') AS tpr
+    FROM json_each((SELECT ae_roc_curve(error, anomaly) FROM (
+      SELECT error, 0 AS anomaly FROM ae_scores('mnist_train_32', 'mnist_test')
+      UNION ALL SELECT error, 1 FROM ae_scores('mnist_train_32', 'fashion_test'))));
+DROP TABLE IF EXISTS roc_summary;
+CREATE TABLE roc_summary AS SELECT
+  (SELECT ae_auroc(error, anomaly) FROM (
+     SELECT error, 0 AS anomaly FROM ae_scores('mnist_train_32', 'mnist_test')
+     UNION ALL SELECT error, 1 FROM ae_scores('mnist_train_32', 'fashion_test'))) AS auroc,
+  (SELECT avg(is_anomaly) FROM ae_scores('mnist_train_32', 'mnist_test')) AS fpr_at_threshold,
+  (SELECT avg(is_anomaly) FROM ae_scores('mnist_train_32', 'fashion_test')) AS tpr_at_threshold;
+SELECT round(auroc, 4) AS auroc, round(fpr_at_threshold, 4) AS false_alarms,
+       round(tpr_at_threshold, 4) AS detected FROM roc_summary;
