@@ -84,26 +84,13 @@ if ARGS.threads > 0:
 # vs 0.75-0.9 s for --threads 1 and 0.9-1.0 s for --threads 2).
 
 import ctypes  # noqa: E402
+import sys  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-
-def read_idx(path):
-    """An IDX file as a numpy array: magic 0x0000TTDD (type, dims), then
-    `dims` big-endian uint32 sizes, then the data (only ubyte, 0x08, here)."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-        if len(head) != 4 or head[0] != 0 or head[1] != 0:
-            raise ValueError("%s: not an IDX file" % path)
-        if head[2] != 0x08:
-            raise ValueError("%s: IDX type 0x%02x, expected ubyte" % (path, head[2]))
-        ndim = head[3]
-        dims = tuple(int(d) for d in np.frombuffer(f.read(4 * ndim), dtype=">u4"))
-        data = np.fromfile(f, dtype=np.uint8)  # writable, unlike frombuffer
-    if data.size != int(np.prod(dims)):
-        raise ValueError("%s: %d bytes of data for shape %s" % (path, data.size, dims))
-    return data.reshape(dims)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx_read import read_idx  # noqa: E402
 
 
 def load_images(name):
