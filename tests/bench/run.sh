@@ -21,6 +21,8 @@
 #      one that imported numpy first (numpy's OpenBLAS loaded, its threads
 #      running), the two in turns; the numpy process's training time
 #      against the plain one's, and whether the two models are the same bits.
+#   5. one-class MNIST (tests/bench/torch_oneclass.py against the same in SQL):
+#      the AUROC of a model per digit, libaesql and PyTorch, over seeds.
 # Every figure is a median over BENCH_REPS runs (processes) and comes with
 # its ratio against the PyTorch figure measured in this run; in parts 1 and
 # 2 the two sides take turns, run by run, so that a slow spell of a shared
@@ -44,6 +46,8 @@
 #   BENCH_NUMPY_ROWS [20000]   BENCH_NUMPY_EPOCHS [5]
 #   BENCH_SKIP=""              parts to leave out, any of:
 #                              floor torch aesql threads1 scoring scaling numpy
+#                              oneclass
+#   BENCH_ONECLASS_SEEDS ["1 2 3"]  seeds of part 5
 #   BENCH_CORETYPE [SkylakeX]  OPENBLAS_CORETYPE for the sgemm floor
 #   BENCH_QUIET_WAIT [120]     seconds, in all, to wait for other processes
 #                              to go quiet before runs (5 s at most a run)
@@ -503,6 +507,55 @@ if ! skipped numpy; then
   fi
 fi
 
+# ----------------------------------------------------------- one-class ----
+# One-class MNIST (the README's "Finding anomalies"): a model of each
+# digit's training images, 30 epochs, for each seed; the AUROC of the test
+# set, the other digits being the anomalies; libaesql in SQL, PyTorch in
+# tests/bench/torch_oneclass.py, the same protocol. Targets: the mean over
+# the digits within 0.003 of PyTorch's, every digit within 0.005.
+declare -A O
+ONECLASS_SEEDS=${BENCH_ONECLASS_SEEDS:-1 2 3}
+if ! skipped oneclass; then
+  seeds_json="[$(echo $ONECLASS_SEEDS | tr ' ' ',')]"
+  section "one-class MNIST: a model per digit, 30 epochs, seeds $ONECLASS_SEEDS; AUROC against the other digits of the test set"
+  cat > "$OUT/oneclass.sql" <<SQL
+.load $EXT
+CREATE VIRTUAL TABLE temp.tr USING idx(images='$DATA/train-images-idx3-ubyte', labels='$DATA/train-labels-idx1-ubyte');
+CREATE VIRTUAL TABLE temp.te USING idx(images='$DATA/t10k-images-idx3-ubyte', labels='$DATA/t10k-labels-idx1-ubyte');
+SELECT count(ae_train('SELECT pixels FROM tr WHERE class = ' || d.value, 32,
+         json_object('name', 'oc_' || d.value || '_' || s.value, 'epochs', 30, 'seed', s.value)))
+  FROM json_each('[0,1,2,3,4,5,6,7,8,9]') AS d, json_each('$seeds_json') AS s;
+SELECT 'auroc_' || digit || '=' || avg(a) FROM (
+  SELECT d.value AS digit, ae_auroc(sc.error, t.class <> d.value) AS a
+    FROM json_each('[0,1,2,3,4,5,6,7,8,9]') AS d, json_each('$seeds_json') AS s,
+         ae_scores('oc_' || d.value || '_' || s.value, 'te') AS sc
+    JOIN te AS t ON t.rowid = sc.key
+   GROUP BY d.value, s.value) GROUP BY digit;
+SQL
+  if timed oneclass_aesql $SQL ":memory:" ".read $OUT/oneclass.sql"; then
+    say "libaesql: done ($(awk '/Elapsed/ { print $NF }' "$OUT/oneclass_aesql.time"))"
+  else
+    say "libaesql FAILED (see $OUT/oneclass_aesql.out)"
+  fi
+  if skipped torch; then
+    say "PyTorch: skipped (BENCH_SKIP has torch)"
+  elif timed oneclass_torch env OPENBLAS_NUM_THREADS=1 "$PY" tests/bench/torch_oneclass.py \
+         --data "$DATA" --seeds "$(echo $ONECLASS_SEEDS | tr ' ' ',')"; then
+    say "PyTorch: done ($(awk '/Elapsed/ { print $NF }' "$OUT/oneclass_torch.time"))"
+  else
+    say "PyTorch FAILED (see $OUT/oneclass_torch.out)"
+  fi
+  for d in 0 1 2 3 4 5 6 7 8 9; do
+    O[a$d]=$(kv oneclass_aesql "auroc_$d"); O[t$d]=$(kv oneclass_torch "auroc_$d")
+    record "oneclass_auroc_${d}_aesql" "${O[a$d]}"; record "oneclass_auroc_${d}_torch" "${O[t$d]}"
+  done
+  O[am]=$(for d in 0 1 2 3 4 5 6 7 8 9; do echo "${O[a$d]}"; done | awk 'NF { s += $1; n++ } END { if (n == 10) printf "%.5f", s / n }')
+  O[tm]=$(for d in 0 1 2 3 4 5 6 7 8 9; do echo "${O[t$d]}"; done | awk 'NF { s += $1; n++ } END { if (n == 10) printf "%.5f", s / n }')
+  O[worst]=$(for d in 0 1 2 3 4 5 6 7 8 9; do echo "${O[a$d]} ${O[t$d]}"; done | awk 'NF == 2 { x = $2 - $1; if (x < 0) x = -x; if (x > w) w = x; n++ } END { if (n == 10) printf "%.5f", w }')
+  O[gap]=$(awk -v a="${O[am]}" -v t="${O[tm]}" 'BEGIN { if (a != "" && t != "") { x = t - a; if (x < 0) x = -x; printf "%.5f", x } }')
+  record oneclass_mean_aesql "${O[am]}"; record oneclass_mean_torch "${O[tm]}"
+fi
+
 # ------------------------------------------------------------- summary ----
 T_END=$(date +%s)
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
@@ -667,6 +720,17 @@ if [ -n "${N[ratio]:-}" ]; then
   out "     models: $([ "${N[shas]}" = 1 ] && echo "the same bits in all $((2 * NUMPY_REPS)) runs" || echo "${N[shas]} different ones over $((2 * NUMPY_REPS)) runs");  numpy's OpenBLAS thread count before -> after training: ${N[host]}"
   md ""
   md "libaesql inside python3 ($NUMPY_ROWS MNIST rows, $NUMPY_EPOCHS epochs; medians of $NUMPY_REPS runs, the two kinds of process in turns): training takes $(fmt "${N[plain]}" %.2f) s in a plain process and $(fmt "${N[numpy]}" %.2f) s in one that imported numpy first, **${N[ratio]}x** (target <= 1.3x: **$(verdict "${N[ratio]}" "<=" 1.3)**); $([ "${N[shas]}" = 1 ] && echo "the same model, bit for bit, in every run" || echo "${N[shas]} different models over the runs")."
+fi
+
+if [ -n "${O[am]:-}" ]; then
+  echo
+  out "  8. one-class MNIST, AUROC per digit (mean over seeds $ONECLASS_SEEDS), libaesql / PyTorch"
+  out "     digit:    $(printf '%7s' 0 1 2 3 4 5 6 7 8 9)   mean"
+  out "  libaesql:   $(for d in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "${O[a$d]}" %.4f)"; done)  $(fmt "${O[am]}" %.4f)"
+  out "   PyTorch:   $(for d in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "${O[t$d]}" %.4f)"; done)  $(fmt "${O[tm]}" %.4f)"
+  out "     mean within 0.003 of PyTorch's: $(verdict "${O[gap]}" "<=" 0.003) ($(fmt "${O[gap]}" %.4f));  every digit within 0.005: $(verdict "${O[worst]}" "<=" 0.005) (worst $(fmt "${O[worst]}" %.4f))"
+  md ""
+  md "One-class MNIST (a model per digit, 30 epochs, seeds $ONECLASS_SEEDS): mean AUROC $(fmt "${O[am]}" %.4f) for libaesql, $(fmt "${O[tm]}" %.4f) for PyTorch; mean within 0.003: **$(verdict "${O[gap]}" "<=" 0.003)**, every digit within 0.005: **$(verdict "${O[worst]}" "<=" 0.005)** (worst $(fmt "${O[worst]}" %.4f))."
 fi
 
 echo
