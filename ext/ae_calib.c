@@ -160,23 +160,29 @@ static void calib_error(sqlite3_context *ctx, const char *zFunc, int rc,
   }
 }
 
-/* Reads a rate argument: 0 < rate < 1. Returns 0, or 1 after an error. */
-int aesql_calib_rate_arg(sqlite3_context *ctx, const char *zFunc,
-                         sqlite3_value *v, double *pRate){
+int aesql_calib_rate_check(sqlite3_value *v, double *pRate, char **pzErr){
   int t = sqlite3_value_numeric_type(v);
   double r = sqlite3_value_double(v);
   if( (t!=SQLITE_INTEGER && t!=SQLITE_FLOAT) || !(r>0 && r<1) ){
     const char *z = (const char*)sqlite3_value_text(v);
-    char *zMsg = sqlite3_mprintf("%s: the false-alarm rate must be a number "
-                                 "above 0 and below 1, got '%.40s'", zFunc,
-                                 z ? z : "NULL");
-    if( zMsg ) sqlite3_result_error(ctx, zMsg, -1);
-    else sqlite3_result_error_nomem(ctx);
-    sqlite3_free(zMsg);
-    return 1;
+    *pzErr = sqlite3_mprintf("the false-alarm rate must be a number above 0 "
+                             "and below 1, got '%.40s'", z ? z : "NULL");
+    return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   *pRate = r;
-  return 0;
+  return SQLITE_OK;
+}
+
+int aesql_calib_rate_arg(sqlite3_context *ctx, const char *zFunc,
+                         sqlite3_value *v, double *pRate){
+  char *zErr = 0, *z;
+  int rc = aesql_calib_rate_check(v, pRate, &zErr);
+  if( rc==SQLITE_OK ) return 0;
+  z = zErr ? sqlite3_mprintf("%s: %s", zFunc, zErr) : 0;
+  if( z ) sqlite3_result_error(ctx, z, -1); else sqlite3_result_error_nomem(ctx);
+  sqlite3_free(z);
+  sqlite3_free(zErr);
+  return 1;
 }
 
 static void ae_threshold_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){

@@ -48,8 +48,11 @@ int aesql_calib_threshold(const aesql_calib *pc, double rate, double *pT);
 /* pvalue(e) <= rate. */
 int aesql_calib_flag(const aesql_calib *pc, double e, double rate);
 
-/* Reads a false-alarm rate argument, 0 < rate < 1, into *pRate. Returns
-** 0, or 1 after setting an error on ctx. */
+/* Reads a false-alarm rate, 0 < rate < 1, into *pRate: SQLITE_OK, or an
+** error with *pzErr ("the false-alarm rate must be ..."). */
+int aesql_calib_rate_check(sqlite3_value *v, double *pRate, char **pzErr);
+/* The same for an SQL function's argument: 0, or 1 after setting an
+** error on ctx, "zFunc: ...". */
 int aesql_calib_rate_arg(sqlite3_context *ctx, const char *zFunc,
                          sqlite3_value *v, double *pRate);
 

@@ -441,14 +441,15 @@ static void block_wait(scores_cursor *c, scores_block *b, int cancel){
   pthread_mutex_unlock(&p->mu);
 }
 
-/* Raises the error that ends block b. */
-static int block_error(scores_cursor *c, scores_block *b){
+/* Raises the error that ends the rows (*pRc, its message *pzErr, taken):
+** a block's, or an eager scan's. */
+static int scores_raise(scores_cursor *c, int *pRc, char **pzErr){
   sqlite3_vtab *pVtab = c->base.pVtab;
-  int rc = b->rcEnd;
+  int rc = *pRc;
   sqlite3_free(pVtab->zErrMsg);
-  pVtab->zErrMsg = b->zErrEnd ? b->zErrEnd : sqlite3_mprintf("%s", sqlite3_errstr(rc));
-  b->zErrEnd = 0;
-  b->rcEnd = SQLITE_OK;
+  pVtab->zErrMsg = *pzErr ? *pzErr : sqlite3_mprintf("%s", sqlite3_errstr(rc));
+  *pzErr = 0;
+  *pRc = SQLITE_OK;
   c->eof = 1;
   return rc;
 }
@@ -460,7 +461,7 @@ static int block_error(scores_cursor *c, scores_block *b){
 static int scoresAdvance(scores_cursor *c, int first){
   scores_block *cur = &c->aBlk[c->iCur];
   if( !first ){
-    if( cur->rcEnd!=SQLITE_OK ) return block_error(c, cur);
+    if( cur->rcEnd!=SQLITE_OK ) return scores_raise(c, &cur->rcEnd, &cur->zErrEnd);
     block_fill(c, cur, c->nCap);   /* empty once the source is done */
     c->iCur ^= 1;
     cur = &c->aBlk[c->iCur];
@@ -468,7 +469,7 @@ static int scoresAdvance(scores_cursor *c, int first){
   block_wait(c, cur, 0);
   c->iBlk = 0;
   if( cur->n==0 ){
-    if( cur->rcEnd!=SQLITE_OK ) return block_error(c, cur);
+    if( cur->rcEnd!=SQLITE_OK ) return scores_raise(c, &cur->rcEnd, &cur->zErrEnd);
     c->eof = 1;
   }
   return SQLITE_OK;
@@ -613,18 +614,6 @@ static int scores_buffers(scores_cursor *c){
   return SQLITE_OK;
 }
 
-/* Raises the error that ends an eager scan. */
-static int scores_eager_error(scores_cursor *c){
-  sqlite3_vtab *pVtab = c->base.pVtab;
-  int rc = c->rcAll;
-  sqlite3_free(pVtab->zErrMsg);
-  pVtab->zErrMsg = c->zErrAll ? c->zErrAll : sqlite3_mprintf("%s", sqlite3_errstr(rc));
-  c->zErrAll = 0;
-  c->rcAll = SQLITE_OK;
-  c->eof = 1;
-  return rc;
-}
-
 /* When the statement that reads ae_scores writes (INSERT INTO t SELECT
 ** ... FROM ae_scores('m', 't')), the rows it inserts could be read back
 ** as the scan goes, without end. As SQLite does for INSERT INTO t SELECT
@@ -694,16 +683,7 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
     c->rate = c->cal.rate;
   }
   if( rc==SQLITE_OK && (idxNum & SCORES_HAS_RATE) ){
-    sqlite3_value *v = argv[2];
-    int t = sqlite3_value_numeric_type(v);
-    double r = sqlite3_value_double(v);
-    if( (t!=SQLITE_INTEGER && t!=SQLITE_FLOAT) || !(r>0 && r<1) ){
-      const char *z = (const char*)sqlite3_value_text(v);
-      zErr = sqlite3_mprintf("the false-alarm rate must be a number above 0 "
-                             "and below 1, got '%.40s'", z ? z : "NULL");
-      rc = SQLITE_ERROR;
-    }
-    c->rate = r;
+    rc = aesql_calib_rate_check(argv[2], &c->rate, &zErr);
   }
   if( rc==SQLITE_OK ){
     rc = aesql_source_prepare(db, zSource, 1, &c->pSrc, &c->hasKey, 0, &zErr);
@@ -728,7 +708,7 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
     rc = scores_eager(c);
     if( rc!=SQLITE_OK ) return rc;
     if( c->nAll==0 ){
-      if( c->rcAll!=SQLITE_OK ) return scores_eager_error(c);
+      if( c->rcAll!=SQLITE_OK ) return scores_raise(c, &c->rcAll, &c->zErrAll);
       c->eof = 1;
     }else{
       c->iRow = 1;
@@ -749,7 +729,7 @@ static int scoresNext(sqlite3_vtab_cursor *cur){
   c->iRow++;
   if( c->eager ){
     if( ++c->iAll < c->nAll ) return SQLITE_OK;
-    if( c->rcAll!=SQLITE_OK ) return scores_eager_error(c);
+    if( c->rcAll!=SQLITE_OK ) return scores_raise(c, &c->rcAll, &c->zErrAll);
     c->eof = 1;
     return SQLITE_OK;
   }
