@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <math.h>
 #include <stdint.h>
+#include <time.h>
 #include "../include/aesql.h"
 
 static __attribute__((unused)) int check_npass, check_nfail;
@@ -221,12 +222,21 @@ static __attribute__((unused)) void check_make_table(sqlite3 *db, const char *zT
 }
 
 /* A thread's argument that interrupts db after ms milliseconds:
-**   check_interrupter it = { db, 50 };
-**   pthread_create(&th, 0, check_interrupt_later, &it);   */
-typedef struct check_interrupter { sqlite3 *db; int ms; } check_interrupter;
+**   check_interrupter it = { db, 50, 0 };
+**   pthread_create(&th, 0, check_interrupt_later, &it);
+** After the join, it.at is when it interrupted (CLOCK_MONOTONIC seconds,
+** check_now()): latencies are measured from there, not from a start that
+** a loaded machine may delay the thread behind. */
+typedef struct check_interrupter { sqlite3 *db; int ms; double at; } check_interrupter;
+static __attribute__((unused)) double check_now(void){
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec*1e-9;
+}
 static __attribute__((unused)) void *check_interrupt_later(void *p){
   check_interrupter *it = p;
   usleep(it->ms*1000);
+  it->at = check_now();
   sqlite3_interrupt(it->db);
   return 0;
 }

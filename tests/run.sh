@@ -18,6 +18,7 @@
 # against the current SQLite.
 cd "$(dirname "$0")/.." || exit 2
 mkdir -p build/out
+: > build/out/failures   # every "not ok" line, repeated at the end
 pass=0; fail=0; todo=0
 count() {  # $1: log file
   p=$(grep -c '^ok - ' "$1")
@@ -31,11 +32,12 @@ run() {  # $1: label, rest: command
   "$@" > "$log" 2>&1
   rc=$?
   [ -z "$known" ] || mark_known "$log"
-  grep '^not ok - ' "$log" | while IFS= read -r l; do echo "$label: $l"; done
   if [ $rc -ne 0 ] && ! grep -q '^not ok - ' "$log"; then
-    echo "not ok - $label: exited with status $rc" >> "$log"
     tail -n 20 "$log"
+    echo "not ok - $label: exited with status $rc" >> "$log"
   fi
+  grep '^not ok - ' "$log" | while IFS= read -r l; do echo "$label: $l"; done \
+    | tee -a build/out/failures
   count "$log"
   echo "$label: $p passed, $f failed$( [ "$t" = 0 ] || echo ", $t todo")"
 }
@@ -119,5 +121,9 @@ done
   /usr/bin/python3 tests/readme_test.py --sqlite3 "$shell" --no-python
 
 [ $todo -eq 0 ] || echo "$todo known failure(s) (TODO, listed above), not counted"
+# The failures again, last, where a log's tail shows them.
+if grep -qv ' # TODO' build/out/failures; then
+  echo "Failures:"; grep -v ' # TODO' build/out/failures
+fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ] && [ $pass -gt 0 ]
