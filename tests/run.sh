@@ -1,11 +1,11 @@
 #!/bin/sh
 # Runs the whole test suite and ends with "N passed, N failed".
-#  1. every tests/test_*.c program, built normally (build/tests/) and
+#  1. every tests/core/ and tests/sql/ test_*.c program, built normally (build/tests/) and
 #     linked with the system's SQLite (-lsqlite3);
 #  2. the same programs built with AddressSanitizer and UBSan
 #     (build/asan-tests/), with AESQL_SANITIZE=1: checks that train on the
 #     full MNIST set for 50 epochs are skipped there, being too slow;
-#  3. the scripts tests/test_*.sh (README examples, Python, C embedding...),
+#  3. the scripts tests/clients/test_*.sh (README examples, Python, C embedding...),
 #     with the system's sqlite3 shell;
 #  4. against a current SQLite built from source (make test builds it once,
 #     in $SQLITE_NEW_DIR, by default build/sqlite-autoconf-*): the C
@@ -72,6 +72,22 @@ script_sqlite() {  # $1: a tests/test_*.sh
     *) echo "$sys" ;;
   esac
 }
+# 0. The layers: the numeric core (ext/core) includes no SQLite header and
+# nothing of ext/sql or ext/io, and its tests (tests/core) link no SQLite.
+layers() {
+  bad=$(grep -ln '#include *[<"]\(sqlite3\|\.\./sql/\|\.\./io/\)' ext/core/*.[ch])
+  [ -z "$bad" ] && echo "ok - ext/core includes no SQLite header and nothing of ext/sql, ext/io" \
+    || echo "not ok - ext/core includes no SQLite header and nothing of ext/sql, ext/io: $bad"
+  for c in tests/core/test_*.c; do
+    t=build/tests/$(basename "$c" .c)
+    if [ -x "$t" ] && ! readelf -d "$t" | grep -q 'NEEDED.*sqlite'; then
+      echo "ok - $t links no SQLite"
+    else
+      echo "not ok - $t links no SQLite"
+    fi
+  done
+}
+run "layers" layers
 for t in build/tests/test_*; do
   run "$t ($sys)" "$t"
 done
@@ -79,7 +95,7 @@ for t in build/asan-tests/test_*; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     AESQL_SANITIZE=1 run "$t ($sys)" "$t"
 done
-for t in tests/test_*.sh; do
+for t in tests/clients/test_*.sh; do
   [ -f "$t" ] && run "$t ($(script_sqlite "$t"))" sh "$t"
 done
 

@@ -21,7 +21,7 @@
 ** match the input's bytes where the input can say (plain files).
 */
 #define _GNU_SOURCE     /* memfd_create */
-#include "../../ext/idx_file.h"
+#include "../../ext/io/idx_file.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -27,8 +27,8 @@
 ** float32 Gram matrix overflows to inf and its error is NaN where the
 ** dense form's (in double) is finite: reported, ae_model.c.
 */
-#include "../../ext/ae_model.h"
-#include "../../ext/ae_score.h"
+#include "../../ext/sql/ae_model.h"
+#include "../../ext/sql/ae_score.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,0 +1,68 @@
+/*
+** Activations as data: an enum, a name, and a forward and a backward pass
+** over a block of floats, with Keras' definitions and constants:
+**
+**   linear      x
+**   relu        max(x, 0)
+**   leaky_relu  x > 0 ? x : 0.2 x      (keras.activations.leaky_relu and
+**                                       tf.nn.leaky_relu: slope 0.2)
+**   elu         x > 0 ? x : exp(x) - 1 (alpha 1)
+**   selu        scale * (x > 0 ? x : alpha (exp(x) - 1)),
+**               alpha = 1.6732632423543772848170429916717,
+**               scale = 1.0507009873554804934193349852946
+**   tanh        tanh(x)
+**   sigmoid     1 / (1 + exp(-x))
+**
+** The backward pass takes the layer's outputs a = f(x), not its inputs:
+** every derivative above is a function of the output (relu: a > 0; elu:
+** a > 0 ? 1 : a + 1; selu: a > 0 ? scale : a + scale alpha; tanh: 1 - a^2;
+** sigmoid: a (1 - a); leaky_relu: a > 0 ? 1 : 0.2), so a layer keeps one
+** array per row, its output. At x = 0 the derivatives are TensorFlow's:
+** relu 0, leaky_relu 0.2, elu 1, selu scale alpha.
+**
+** The double versions are the reference the float passes are tested
+** against, and what the plain-loop model (ae_net.h) uses.
+*/
+#ifndef AE_ACT_H
+#define AE_ACT_H
+
+#include <stddef.h>
+
+typedef enum aesql_act {
+  AESQL_ACT_LINEAR = 0,
+  AESQL_ACT_RELU = 1,
+  AESQL_ACT_LEAKY_RELU = 2,
+  AESQL_ACT_ELU = 3,
+  AESQL_ACT_SELU = 4,
+  AESQL_ACT_TANH = 5,
+  AESQL_ACT_SIGMOID = 6,
+  AESQL_ACT_COUNT = 7
+} aesql_act;
+
+#define AESQL_LEAKY_SLOPE 0.2
+#define AESQL_SELU_ALPHA  1.6732632423543772848170429916717
+#define AESQL_SELU_SCALE  1.0507009873554804934193349852946
+
+/* "relu", ...; NULL for a value out of range. */
+const char *aesql_act_name(int act);
+/* The activation named z (exactly as aesql_act_name spells it), or -1. */
+int aesql_act_parse(const char *z);
+/* "linear, relu, leaky_relu, elu, selu, tanh, sigmoid": for messages. */
+const char *aesql_act_list(void);
+
+/* a[0..n) = f(a[0..n)), in place. A NaN stays NaN. */
+void aesql_act_forward(int act, float *a, size_t n);
+/* Z (n x k, row-major) = f(Z + b), b (k) added to every row first: the
+** bias and the activation of a dense layer in one sweep. */
+void aesql_act_bias_forward(int act, float *Z, const float *b, int n, int k);
+/* dA (n x k) *= f'(x) where A = f(x) (same shape), in place; then gb (k)
+** gets the column sums of the result, added to gb when `add`, else
+** written. (The bias gradient of a dense layer.) gb may be NULL. */
+void aesql_act_backward(int act, float *dA, const float *A, float *gb,
+                        int n, int k, int add);
+
+/* The reference, in double: f(x), and f'(x) at the input x. */
+double aesql_act_f(int act, double x);
+double aesql_act_df(int act, double x);
+
+#endif /* AE_ACT_H */

@@ -1,0 +1,65 @@
+/*
+** The weights BLOB: a model as bytes, and back. All integers and floats
+** little-endian.
+**
+** Version 2 (written by this release):
+**   offset  0  8 bytes  magic "AESQLAE\0"
+**           8  u32      format version (2)
+**          12  u32      input encoding: 0 = u8 (bytes as b/255.0f, ae_data.h),
+**                                       1 = f32 (float32, as is)
+**          16  u32      nLayer, 1 .. AESQL_NET_MAX_LAYERS
+**          20  u32      iCode, the layer whose output is the code, < nLayer
+**          24  u32      nParam, the float32 values that follow the table
+**          28  u32      reserved, 0
+**          32  nLayer records of 16 bytes: u32 nIn, u32 nOut, u32 act
+**                       (aesql_act), u32 reserved 0
+**   32 + 16 nLayer      float32[nParam]: per layer, W (nIn x nOut) then b
+**
+** Version 1 (libaesql 0.x before the layer stack; read, never written):
+**           8  u32      1
+**          12  u32      d      16  u32  h      20  u32  encoding
+**          24  u32      nParam = d*h + h + h*d + d     28  u32  0
+**          32  float32[nParam]  w1, b1, w2, b2
+**   which is the two-layer net d -> h relu -> d linear, iCode 0.
+**
+** Decoding is strict: every size is checked against the BLOB's length
+** before anything is allocated (a hostile BLOB cannot ask for more memory
+** than its own length accounts for); widths chain (layer l's nIn is layer
+** l-1's nOut), the last layer's nOut is the first's nIn, the input width
+** is at most AESQL_MAX_WIDTH and every other width at most
+** AESQL_MAX_HIDDEN; every weight is finite.
+*/
+#ifndef AE_CODEC_H
+#define AE_CODEC_H
+
+#include <stddef.h>
+#include "ae_net.h"
+
+#define AESQL_MODEL_MAGIC    "AESQLAE"   /* plus its terminating NUL: 8 bytes */
+#define AESQL_MODEL_VERSION  2           /* what aesql_codec_encode writes */
+#define AESQL_MODEL_HEADER   32
+#define AESQL_MAX_WIDTH      (1<<24)     /* input width: pixels per row */
+#define AESQL_MAX_HIDDEN     65536       /* any other layer's width     */
+
+enum { AESQL_U8 = 0, AESQL_F32 = 1 };
+
+/* Results of aesql_codec_decode. */
+#define AESQL_CODEC_OK      0
+#define AESQL_CODEC_CORRUPT 1   /* not a model, or an inconsistent one */
+#define AESQL_CODEC_VERSION 2   /* a version this release does not read */
+#define AESQL_CODEC_NOMEM   3
+
+/* Bytes of net's BLOB (0 if over 2^31-1, which SQLite cannot hold). */
+size_t aesql_codec_size(const aesql_net *net);
+/* Writes net's version-2 BLOB, aesql_codec_size(net) bytes, to out. */
+void aesql_codec_encode(const aesql_net *net, int dtype, void *out);
+
+/* Decodes a BLOB of either version into *net (allocated here; free it
+** with aesql_net_free) and *pDtype. On failure *net is zeroed and zErr
+** (nErr bytes) says why in a phrase such as "corrupt model weights
+** (inconsistent header or size)" or "model format version 7 is not
+** supported (this libaesql reads versions 1 and 2)". */
+int aesql_codec_decode(const void *pBlob, size_t nBlob, aesql_net *net,
+                       int *pDtype, char *zErr, size_t nErr);
+
+#endif /* AE_CODEC_H */

@@ -1,0 +1,129 @@
+/*
+** The model: a stack of dense layers, each with an activation (ae_act.h),
+** trained to reconstruct its input under mean squared error.
+**
+**   layer l: a_l (n x nOut) = act_l(a_{l-1} W_l + b_l),  a_0 = x (n x d)
+**   loss of n rows: sum over the n*d elements of (a_L - x)^2, / (n*d)
+**
+** The tutorial's model is two layers, d -> h relu -> d linear. A JSON
+** list of encoder widths [e1, ..., ek] gives d -> e1 -> ... -> ek ->
+** e(k-1) -> ... -> e1 -> d, the decoder mirroring the encoder
+** (aesql_net_mirror); the code is the output of layer k-1 (0-based),
+** iCode.
+**
+** Parameters are one buffer: for each layer in order its kernel W (nIn x
+** nOut, row-major: W[i*nOut + k] joins input i to unit k, Keras' kernel)
+** then its bias b (nOut). The layer table gives each one's offset. For
+** two layers this is version 1's order: w1, b1, w2, b2. A gradient is a
+** buffer of nParam floats with the same layout.
+**
+** Two ways to give rows: a dense n x d float matrix (aesql_net_grad,
+** aesql_net_forward: tests and small uses), or row numbers into a data
+** set (ae_data.h: bytes or floats, optionally indexed by non-zero pixel),
+** the training path: the first layer's two products (X W1 and X' dZ1) run
+** over the non-zero pixels when the data set is indexed.
+*/
+#ifndef AE_NET_H
+#define AE_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "ae_mem.h"
+#include "ae_rng.h"
+#include "ae_act.h"
+#include "ae_data.h"
+
+#define AESQL_NET_MAX_LAYERS 16    /* eight encoder widths, mirrored */
+
+typedef struct aesql_layer {
+  int nIn, nOut;     /* widths: a_{l-1} is n x nIn, a_l n x nOut */
+  int act;           /* aesql_act */
+  size_t off;        /* W at param + off, b at param + off + nIn*nOut */
+  float *w, *b;      /* into param */
+} aesql_layer;
+
+typedef struct aesql_net {
+  int nLayer;        /* 1 .. AESQL_NET_MAX_LAYERS */
+  int iCode;         /* the layer whose output is the code */
+  aesql_layer layer[AESQL_NET_MAX_LAYERS];
+  size_t nParam;
+  float *param;      /* the one allocation, 64-byte aligned */
+} aesql_net;
+
+/* The widths of a mirrored stack: width[0] = d, width[1..k] = enc[0..k),
+** then enc[k-2] down to enc[0], then d: 2k layers, 2k+1 widths. Returns
+** the layer count 2k, or 0 when k is out of 1..AESQL_NET_MAX_LAYERS/2. */
+int aesql_net_mirror(int d, const int *enc, int k, int *width);
+
+/* Parameters of layers width[0]->width[1]->...->width[nLayer]; 0 when a
+** width is below 1 or the count overflows. */
+size_t aesql_net_nparam(int nLayer, const int *width);
+
+/* Allocates zeroed parameters for the stack (nLayer+1 widths, nLayer
+** activations, iCode in 0..nLayer-1). 0 on success; non-zero on bad
+** sizes or out of memory (*net is then zeroed). */
+int  aesql_net_init(aesql_net *net, int nLayer, const int *width,
+                    const int *act, int iCode);
+void aesql_net_free(aesql_net *net);
+/* The d-h-d tutorial model (relu, then linear), iCode 0. */
+int  aesql_net_init_dhd(aesql_net *net, int d, int h);
+/* Input width (= output width) and code width. */
+int  aesql_net_width(const aesql_net *net);
+int  aesql_net_code_width(const aesql_net *net);
+
+/* Keras Dense defaults: glorot-uniform kernels, limit
+** sqrt(6/(nIn + nOut)), drawn layer by layer, each in row-major order;
+** zero biases. (Two layers: the draws of version 1, w1 then w2.) */
+void aesql_net_glorot(aesql_net *net, aesql_rng *r);
+
+/* l2 * (sum of the squares of every kernel weight; biases not), as
+** Keras' kernel_regularizer=l2(l2) adds it to the loss, in double. */
+double aesql_net_l2(const aesql_net *net, double l2);
+
+/* ---- forward and backward ---- */
+
+/* Scratch for passes of up to max_n rows, with inverted dropout at
+** `dropout` (0 <= dropout < 1) on the hidden layers' outputs in
+** aesql_net_grad_rows (never in the loss-only passes). */
+typedef struct aesql_net_work aesql_net_work;
+aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
+                                   double dropout);
+void aesql_net_work_free(aesql_net_work *w);
+
+/* Rows idx[0..n) of x as one part of a batch of nAll rows (n <= nAll,
+** n <= the work's max_n): returns the sum of the squared errors over the
+** part's n*d elements, and writes into g (nParam floats; adds to it, when
+** `add`) the gradient of that sum divided by nAll*d (the l2 term is not
+** in it). The parts' sums, over nAll*d, are the batch's loss, and their
+** gradients add up to the batch's. With dropout, row r's masks are drawn
+** from a generator seeded with aesql_net_drop_seed(dropKey, iFirst + r,
+** layer), iFirst being the position of idx[0] in the batch: the same
+** whichever thread runs it, and whatever the parts. NAN on bad sizes. */
+double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
+                           const aesql_nn_data *x, const uint32_t *idx,
+                           int n, int nAll, float *g, int add,
+                           uint64_t dropKey, int iFirst);
+uint64_t aesql_net_drop_seed(uint64_t key, uint64_t row, int layer);
+
+/* The sum of the squared errors over rows idx[0..n) of x, any n (taken
+** max_n rows at a time), no dropout. NAN on bad sizes. */
+double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
+                          const aesql_nn_data *x, const uint32_t *idx, int n);
+
+/* Dense rows: X (n x d floats, n <= max_n). aesql_net_forward writes the
+** outputs to Y (n x d) when not NULL and returns the loss (MSE);
+** aesql_net_grad writes the loss's gradient (no l2, no dropout) to g. */
+double aesql_net_forward(const aesql_net *net, aesql_net_work *w,
+                         const float *X, int n, float *Y);
+double aesql_net_grad(const aesql_net *net, aesql_net_work *w,
+                      const float *X, int n, float *g);
+
+/* The reference: the same two with plain loops, in double between float
+** inputs and float outputs, and l2 included when l2 > 0 (loss and
+** gradient). NAN when out of memory. */
+double aesql_net_forward_naive(const aesql_net *net, const float *X, int n,
+                               float *Y);
+double aesql_net_grad_naive(const aesql_net *net, const float *X, int n,
+                            double l2, float *g);
+
+#endif /* AE_NET_H */
