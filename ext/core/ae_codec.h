@@ -8,7 +8,11 @@
 **          12  u32      input encoding: 0 = u8 (bytes as b/255.0f, ae_data.h),
 **                                       1 = f32 (float32, as is)
 **          16  u32      nLayer, 1 .. AESQL_NET_MAX_LAYERS
-**          20  u32      iCode, the layer whose output is the code, < nLayer
+**          20  u32      iCode, the layer whose output is the code: below
+**                       nLayer-1 (the last layer's output is the
+**                       reconstruction, never the code), or 0 when
+**                       nLayer is 1 (no hidden layer: the code is the
+**                       output)
 **          24  u32      nParam, the float32 values that follow the table
 **          28  u32      reserved, 0
 **          32  nLayer records of 16 bytes: u32 nIn, u32 nOut, u32 act
@@ -27,7 +31,10 @@
 ** than its own length accounts for); widths chain (layer l's nIn is layer
 ** l-1's nOut), the last layer's nOut is the first's nIn, the input width
 ** is at most AESQL_MAX_WIDTH and every other width at most
-** AESQL_MAX_HIDDEN; every weight is finite.
+** AESQL_MAX_HIDDEN; iCode is as above; activations are below
+** AESQL_ACT_COUNT; reserved fields are 0; nParam is what the widths need
+** and the BLOB is exactly header, table and weights long; every weight
+** is finite.
 */
 #ifndef AE_CODEC_H
 #define AE_CODEC_H
@@ -55,10 +62,14 @@ size_t aesql_codec_size(const aesql_net *net);
 void aesql_codec_encode(const aesql_net *net, int dtype, void *out);
 
 /* Decodes a BLOB of either version into *net (allocated here; free it
-** with aesql_net_free) and *pDtype. On failure *net is zeroed and zErr
-** (nErr bytes) says why in a phrase such as "corrupt model weights
-** (inconsistent header or size)" or "model format version 7 is not
-** supported (this libaesql reads versions 1 and 2)". */
+** with aesql_net_free) and *pDtype. On failure *net is zeroed (nothing
+** is left allocated), *pDtype is untouched and zErr (nErr bytes, may be
+** NULL; always terminated) says why in a phrase such as "corrupt model
+** weights (inconsistent header or size)", "corrupt model weights
+** (inconsistent header or size: layer 1 is 32 -> 700 wide)" or "model
+** format version 7 is not supported (this libaesql reads versions 1 and
+** 2)". A BLOB shorter than the header is "the weights are not a libaesql
+** model (bad magic number)", as version 1's reader said. */
 int aesql_codec_decode(const void *pBlob, size_t nBlob, aesql_net *net,
                        int *pDtype, char *zErr, size_t nErr);
 
