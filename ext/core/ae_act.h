@@ -6,19 +6,28 @@
 **   relu        max(x, 0)
 **   leaky_relu  x > 0 ? x : 0.2 x      (keras.activations.leaky_relu and
 **                                       tf.nn.leaky_relu: slope 0.2)
-**   elu         x > 0 ? x : exp(x) - 1 (alpha 1)
-**   selu        scale * (x > 0 ? x : alpha (exp(x) - 1)),
+**   elu         x < 0 ? exp(x) - 1 : x (alpha 1)
+**   selu        scale * (x < 0 ? alpha (exp(x) - 1) : x),
 **               alpha = 1.6732632423543772848170429916717,
 **               scale = 1.0507009873554804934193349852946
 **   tanh        tanh(x)
 **   sigmoid     1 / (1 + exp(-x))
 **
 ** The backward pass takes the layer's outputs a = f(x), not its inputs:
-** every derivative above is a function of the output (relu: a > 0; elu:
-** a > 0 ? 1 : a + 1; selu: a > 0 ? scale : a + scale alpha; tanh: 1 - a^2;
-** sigmoid: a (1 - a); leaky_relu: a > 0 ? 1 : 0.2), so a layer keeps one
-** array per row, its output. At x = 0 the derivatives are TensorFlow's:
-** relu 0, leaky_relu 0.2, elu 1, selu scale alpha.
+** every derivative above is a function of the output (relu: a > 0 ? 1 :
+** 0; leaky_relu: a > 0 ? 1 : 0.2; elu: a < 0 ? a + 1 : 1; selu: a < 0 ?
+** a + scale alpha : scale; tanh: 1 - a^2; sigmoid: a (1 - a)), so a layer
+** keeps one array per row, its output. At x = 0 the derivatives are
+** those of TensorFlow's kernels (tensorflow/core/kernels/
+** relu_op_functor.h, which Keras' TensorFlow backend runs): relu 0,
+** leaky_relu 0.2, elu 1, selu scale (SeluGrad takes `scale` unless
+** a < 0; scale alpha, the limit from the left, is what differentiating
+** where(x > 0, x, alpha (exp(x) - 1)) would give instead).
+**
+** NaN propagates: a NaN in gives a NaN out, in the forward pass, in the
+** backward pass (a NaN in A or in dA, relu included), and in the double
+** reference. An act out of range makes the passes do nothing and the
+** reference return NaN.
 **
 ** The double versions are the reference the float passes are tested
 ** against, and what the plain-loop model (ae_net.h) uses.
@@ -53,15 +62,21 @@ const char *aesql_act_list(void);
 /* a[0..n) = f(a[0..n)), in place. A NaN stays NaN. */
 void aesql_act_forward(int act, float *a, size_t n);
 /* Z (n x k, row-major) = f(Z + b), b (k) added to every row first: the
-** bias and the activation of a dense layer in one sweep. */
+** bias and the activation of a dense layer in one sweep, the same bits
+** as adding b and then calling aesql_act_forward(). b must not overlap
+** Z. */
 void aesql_act_bias_forward(int act, float *Z, const float *b, int n, int k);
 /* dA (n x k) *= f'(x) where A = f(x) (same shape), in place; then gb (k)
 ** gets the column sums of the result, added to gb when `add`, else
-** written. (The bias gradient of a dense layer.) gb may be NULL. */
+** written. (The bias gradient of a dense layer.) gb may be NULL. The
+** sums are in float, row after row, so rows split over calls (add = 1
+** after the first) give the same bits as one call. dA, A and gb must not
+** overlap. With n = 0, gb is zeroed (add = 0) or left as it is. */
 void aesql_act_backward(int act, float *dA, const float *A, float *gb,
                         int n, int k, int add);
 
-/* The reference, in double: f(x), and f'(x) at the input x. */
+/* The reference, in double: f(x), and f'(x) at the input x (with the
+** values above at x = 0). */
 double aesql_act_f(int act, double x);
 double aesql_act_df(int act, double x);
 

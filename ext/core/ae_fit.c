@@ -5,18 +5,20 @@
 ** the parts of the batch, each going through aesql_nn_grad_rows() in
 ** passes of up to AESQL_FIT_PASS_ROWS rows, the first writing the part's
 ** own gradient and the others adding to it, with the scratch of the
-** thread that claimed the part. Between the runs the caller adds up the
+** thread that claimed the part. (aesql_net_grad_rows.) Between the runs the caller adds up the
 ** loss, so that it can stop before
 ** a non-finite loss reaches the weights, and may poll for interrupts. In
 ** the second run the units are ranges of the parameters, to which Adam is
 ** applied, adding the parts' gradients in part order as it goes
-** (aesql_adam_update). Validation's units are parts of the rows, each
+** (aesql_adam_update), after adding the l2 term's gradient, 2 l2 W, to
+** the first part's over the same range. Validation's units are parts of the rows, each
 ** part's sum of squared errors into its own slot.
 **
-** Nothing here knows about SQLite; memory comes from aesql_nn_malloc(), as
-** in ae_nn.c, and none is allocated after aesql_fit_new().
+** Nothing here knows about SQLite; memory comes from aesql_nn_malloc()
+** (ae_mem.h), and none is allocated after aesql_fit_new().
 */
 #include "ae_fit.h"
+#include "ae_mem.h"
 #include "ae_pool.h"
 #include "ae_blas.h"
 
@@ -30,7 +32,8 @@
 #define FIT_VAL_ROWS 256
 
 struct aesql_fit {
-  aesql_nn *nn;
+  aesql_net *nn;
+  float l2;
   aesql_adam *opt;
   const aesql_nn_data *x;
   aesql_pool *pool;
@@ -40,15 +43,15 @@ struct aesql_fit {
   int nSse;              /* slots in aSse */
   int nChunk;            /* ranges of parameters for Adam */
   int nReserved;         /* OpenBLAS buffers reserved (aesql_blas_reserve) */
-  aesql_nn_work **aWork; /* nThread: each thread's scratch */
-  aesql_nn *aGrad;       /* nGrad: part j's gradient */
-  const float **aG;      /* nGrad: their parameters, for Adam */
+  aesql_net_work **aWork; /* nThread: each thread's scratch */
+  float **aGrad;         /* nGrad: part j's gradient (nParam floats) */
   double *aSse;          /* nSse: part j's sum of squared errors */
   /* The run in progress. */
   const uint32_t *idx;
   int n;                 /* rows */
   int nPart;             /* parts */
   float lr_t;
+  uint64_t dropKey;
 };
 
 /* Parts of a batch of n rows: one per AESQL_FIT_PART_ROWS rows, rounded
@@ -73,8 +76,9 @@ static void fit_grad_task(void *arg, int j, int t){
   nPass = (hi - lo + AESQL_FIT_PASS_ROWS - 1)/AESQL_FIT_PASS_ROWS;
   for(q=0; q<nPass; q++){
     fit_rows(hi - lo, q, nPass, &a, &b);
-    sse += aesql_nn_grad_rows(f->nn, f->aWork[t], f->x, f->idx + lo + a,
-                              b - a, f->n, &f->aGrad[j], q>0);
+    sse += aesql_net_grad_rows(f->nn, f->aWork[t], f->x, f->idx + lo + a,
+                               b - a, f->n, f->aGrad[j], q>0, f->dropKey,
+                               lo + a);
   }
   f->aSse[j] = sse;
 }
@@ -83,8 +87,25 @@ static void fit_loss_task(void *arg, int j, int t){
   aesql_fit *f = arg;
   int lo, hi;
   fit_rows(f->n, j, f->nPart, &lo, &hi);
-  f->aSse[j] = aesql_nn_sse_rows(f->nn, f->aWork[t], f->x, f->idx + lo,
-                                 hi - lo);
+  f->aSse[j] = aesql_net_sse_rows(f->nn, f->aWork[t], f->x, f->idx + lo,
+                                  hi - lo);
+}
+
+/* Adds 2 l2 W to part 0's gradient over parameters [lo, hi), for the
+** kernels' weights there (biases have no penalty). Elementwise: any split
+** of the parameters gives the same sums. */
+static void fit_l2_grad(aesql_fit *f, size_t lo, size_t hi){
+  const aesql_net *net = f->nn;
+  const float c = 2.0f*f->l2;
+  float *g = f->aGrad[0];
+  int l;
+  for(l=0; l<net->nLayer; l++){
+    const aesql_layer *L = &net->layer[l];
+    size_t a = L->off, b = L->off + (size_t)L->nIn*L->nOut, i;
+    if( a<lo ) a = lo;
+    if( b>hi ) b = hi;
+    for(i=a; i<b; i++) g[i] += c*net->param[i];
+  }
 }
 
 /* Unit j: range j of nChunk of the parameters, in blocks of 16 (64 bytes,
@@ -95,19 +116,24 @@ static void fit_step_task(void *arg, int j, int t){
   size_t lo = nb*j/f->nChunk*16, hi = nb*(j+1)/f->nChunk*16;
   (void)t;
   if( hi>np ) hi = np;
-  aesql_adam_update(f->opt, f->lr_t, f->nn->param, f->aG, f->nPart, lo, hi);
+  if( f->l2>0.0f ) fit_l2_grad(f, lo, hi);
+  aesql_adam_update(f->opt, f->lr_t, f->nn->param, (const float*const*)f->aGrad,
+                    f->nPart, lo, hi);
 }
 
-aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
-                         const aesql_nn_data *x, int maxBatch, int nThread){
+aesql_fit *aesql_fit_new(aesql_net *nn, aesql_adam *opt,
+                         const aesql_nn_data *x, int maxBatch, int nThread,
+                         double l2, double dropout){
   aesql_fit *f;
   int i;
-  if( maxBatch<1 || x->d!=nn->d || opt->n!=aesql_nn_nparam(nn->d, nn->h) ){
+  if( maxBatch<1 || x->d!=aesql_net_width(nn) || opt->n!=nn->nParam
+   || !(l2>=0.0) || !(dropout>=0.0 && dropout<1.0) ){
     return 0;
   }
   f = aesql_nn_calloc(1, sizeof(*f));
   if( f==0 ) return 0;
   f->nn = nn;
+  f->l2 = (float)l2;
   f->opt = opt;
   f->x = x;
   f->maxBatch = maxBatch;
@@ -124,23 +150,22 @@ aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
   }
   if( nThread>f->nGrad ) nThread = f->nGrad;
   f->pool = aesql_pool_new(nThread);
-  f->aGrad = aesql_nn_calloc(f->nGrad, sizeof(aesql_nn));
-  f->aG = aesql_nn_calloc(f->nGrad, sizeof(float*));
+  f->aGrad = aesql_nn_calloc(f->nGrad, sizeof(float*));
   f->aSse = aesql_nn_calloc(f->nSse, sizeof(double));
-  if( f->pool==0 || f->aGrad==0 || f->aG==0 || f->aSse==0 ){
+  if( f->pool==0 || f->aGrad==0 || f->aSse==0 ){
     aesql_fit_free(f);
     return 0;
   }
   f->nThread = aesql_pool_threads(f->pool);
-  f->aWork = aesql_nn_calloc(f->nThread, sizeof(aesql_nn_work*));
+  f->aWork = aesql_nn_calloc(f->nThread, sizeof(aesql_net_work*));
   if( f->aWork==0 ){ aesql_fit_free(f); return 0; }
   for(i=0; i<f->nThread; i++){
-    f->aWork[i] = aesql_nn_work_new(nn->d, nn->h, AESQL_FIT_PASS_ROWS);
+    f->aWork[i] = aesql_net_work_new(nn, AESQL_FIT_PASS_ROWS, dropout);
     if( f->aWork[i]==0 ){ aesql_fit_free(f); return 0; }
   }
   for(i=0; i<f->nGrad; i++){
-    if( aesql_nn_alloc(&f->aGrad[i], nn->d, nn->h) ){ aesql_fit_free(f); return 0; }
-    f->aG[i] = f->aGrad[i].param;
+    f->aGrad[i] = aesql_nn_calloc(nn->nParam, sizeof(float));
+    if( f->aGrad[i]==0 ){ aesql_fit_free(f); return 0; }
   }
   /* The buffer OpenBLAS maps for each of our threads: mapped now, or out
   ** of memory, rather than retried for ever in the first step (ae_blas.h).
@@ -159,14 +184,13 @@ void aesql_fit_free(aesql_fit *f){
   aesql_pool_free(f->pool);
   if( f->nReserved ) aesql_blas_release(f->nReserved);
   if( f->aWork ){
-    for(i=0; i<f->nThread; i++) aesql_nn_work_free(f->aWork[i]);
+    for(i=0; i<f->nThread; i++) aesql_net_work_free(f->aWork[i]);
   }
   if( f->aGrad ){
-    for(i=0; i<f->nGrad; i++) aesql_nn_free(&f->aGrad[i]);
+    for(i=0; i<f->nGrad; i++) aesql_nn_mfree(f->aGrad[i]);
   }
   aesql_nn_mfree(f->aWork);
   aesql_nn_mfree(f->aGrad);
-  aesql_nn_mfree(f->aG);
   aesql_nn_mfree(f->aSse);
   aesql_nn_mfree(f);
 }
@@ -175,16 +199,18 @@ int aesql_fit_threads(const aesql_fit *f){
   return f->nThread;
 }
 
-double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n){
+double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
+                      uint64_t dropKey){
   double sse = 0.0;
   int j;
   if( n<1 || n>f->maxBatch ) return NAN;
+  f->dropKey = dropKey;
   f->idx = idx;
   f->n = n;
   f->nPart = fit_parts(n);
   aesql_pool_run(f->pool, f->nPart, fit_grad_task, f);
   for(j=0; j<f->nPart; j++) sse += f->aSse[j];
-  return sse/((double)n*f->nn->d);
+  return sse/((double)n*aesql_net_width(f->nn));
 }
 
 void aesql_fit_step(aesql_fit *f){
@@ -204,5 +230,5 @@ double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n){
   aesql_pool_run(f->pool, f->nPart, fit_loss_task, f);
   for(j=0; j<f->nPart; j++) sse += f->aSse[j];
   f->nPart = 0;                /* no gradient for aesql_fit_step() */
-  return sse/((double)n*f->nn->d);
+  return sse/((double)n*aesql_net_width(f->nn));
 }

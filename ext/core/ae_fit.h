@@ -32,7 +32,9 @@
 #ifndef AE_FIT_H
 #define AE_FIT_H
 
-#include "ae_nn.h"
+#include "ae_net.h"
+#include "ae_adam.h"
+#include "ae_data.h"
 
 #ifndef AESQL_FIT_PART_ROWS
 # define AESQL_FIT_PART_ROWS 64
@@ -46,12 +48,15 @@
 
 typedef struct aesql_fit aesql_fit;
 
-/* A trainer of nn with optimiser opt on the rows of x, for batches of up
-** to maxBatch rows, with nThread threads (the caller's included; 0: one
-** per online CPU), capped at the parts of a batch. nn, opt and x are
-** borrowed. NULL when out of memory. */
-aesql_fit *aesql_fit_new(aesql_nn *nn, aesql_adam *opt,
-                         const aesql_nn_data *x, int maxBatch, int nThread);
+/* A trainer of net with optimiser opt on the rows of x, for batches of
+** up to maxBatch rows, with nThread threads (the caller's included; 0: one
+** per online CPU), capped at the parts of a batch; l2 is the kernels'
+** penalty (its gradient, 2 l2 W, joins the batch's in the step), dropout
+** the rate on the hidden layers (0: none). net, opt and x are borrowed.
+** NULL when out of memory or on bad sizes. */
+aesql_fit *aesql_fit_new(aesql_net *net, aesql_adam *opt,
+                         const aesql_nn_data *x, int maxBatch, int nThread,
+                         double l2, double dropout);
 void aesql_fit_free(aesql_fit *f);
 
 /* Threads used (>= 1). */
@@ -59,13 +64,16 @@ int aesql_fit_threads(const aesql_fit *f);
 
 /* Forward and backward passes on the batch of rows idx[0..n) of x
 ** (1 <= n <= maxBatch): keeps the gradient for aesql_fit_step() and
-** returns the batch loss (mean squared error). */
-double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n);
+** returns the batch loss (mean squared error, without the l2 term).
+** dropKey keys the batch's dropout masks (ae_net.h). */
+double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
+                      uint64_t dropKey);
 
 /* One Adam step with the gradient of the last aesql_fit_grad(). */
 void aesql_fit_step(aesql_fit *f);
 
-/* The mean squared error over rows idx[0..n) of x, any n >= 0. */
+/* The mean squared error over rows idx[0..n) of x, any n >= 0, without
+** dropout or the l2 term. */
 double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n);
 
 #endif /* AE_FIT_H */

@@ -17,13 +17,16 @@ const char aesql_model_schema[] =
   "  source TEXT NOT NULL,       -- the table or query trained on\n"
   "  rows_train INTEGER NOT NULL,\n"
   "  rows_val INTEGER NOT NULL,\n"
-  "  epochs INTEGER NOT NULL,\n"
+  "  epochs INTEGER NOT NULL,    -- that ran (early stopping may end sooner)\n"
   "  loss REAL NOT NULL,         -- training loss of the last epoch\n"
   "  val_loss REAL,              -- validation loss of the last epoch\n"
   "  train_seconds REAL NOT NULL,\n"
   "  options TEXT NOT NULL,      -- JSON: every option in effect, seed included\n"
   "  created TEXT NOT NULL,      -- UTC, 'YYYY-MM-DD HH:MM:SS'\n"
-  "  weights BLOB NOT NULL       -- versioned format, see ext/ae_model.h\n"
+  "  weights BLOB NOT NULL,      -- versioned format, see ext/core/ae_codec.h\n"
+  "  layers TEXT,                -- JSON: the widths, e.g. [784,128,32,128,784]\n"
+  "  activations TEXT,           -- JSON: each layer's, e.g. [\"relu\",\"linear\"]\n"
+  "  best_epoch INTEGER          -- lowest val_loss (early stopping's rule)\n"
   ");\n"
   "CREATE TABLE IF NOT EXISTS main.ae_history(\n"
   "  model TEXT NOT NULL,\n"
@@ -31,6 +34,7 @@ const char aesql_model_schema[] =
   "  loss REAL NOT NULL,\n"
   "  val_loss REAL,\n"
   "  seconds REAL NOT NULL,\n"
+  "  best INTEGER,               -- 1 for the model's best_epoch, else 0\n"
   "  PRIMARY KEY(model, epoch)\n"
   ") WITHOUT ROWID;\n"
   "CREATE TABLE IF NOT EXISTS main.ae_calibration(\n"
@@ -42,39 +46,73 @@ const char aesql_model_schema[] =
   "  errors BLOB NOT NULL        -- float64 LE, ascending, in ae_error's units\n"
   ") WITHOUT ROWID;\n";
 
+/* Does main.zTab have column zCol? */
+static int model_has_column(sqlite3 *db, const char *zTab, const char *zCol,
+                            int *pHas){
+  sqlite3_stmt *st = 0;
+  int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1, "
+                              "'main') WHERE name=?2", -1, &st, 0);
+  *pHas = 0;
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, zTab, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, zCol, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if( rc==SQLITE_ROW ){ *pHas = sqlite3_column_int(st, 0)>0; rc = SQLITE_OK; }
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+int aesql_model_migrate(sqlite3 *db, char **pzErr){
+  int rc, has = 0;
+  (void)pzErr;
+  rc = model_has_column(db, "ae_models", "layers", &has);
+  if( rc==SQLITE_OK && !has ){
+    /* Models of the earlier release are all d -> h relu -> d linear. */
+    rc = sqlite3_exec(db,
+      "ALTER TABLE main.ae_models ADD COLUMN layers TEXT;"
+      "ALTER TABLE main.ae_models ADD COLUMN activations TEXT;"
+      "ALTER TABLE main.ae_models ADD COLUMN best_epoch INTEGER;"
+      "UPDATE main.ae_models SET layers = json_array(n_input, n_hidden, n_input),"
+      " activations = '[\"relu\",\"linear\"]' WHERE layers IS NULL;", 0, 0, 0);
+  }
+  if( rc==SQLITE_OK ) rc = model_has_column(db, "ae_history", "best", &has);
+  if( rc==SQLITE_OK && !has ){
+    rc = sqlite3_exec(db, "ALTER TABLE main.ae_history ADD COLUMN best INTEGER",
+                      0, 0, 0);
+  }
+  return rc;
+}
+
 int aesql_dtype_size(int dtype){ return dtype==AESQL_F32 ? 4 : 1; }
 const char *aesql_dtype_name(int dtype){ return dtype==AESQL_F32 ? "f32" : "u8"; }
 
-static void put_u32(unsigned char *p, uint32_t v){
-  p[0] = (unsigned char)v; p[1] = (unsigned char)(v>>8);
-  p[2] = (unsigned char)(v>>16); p[3] = (unsigned char)(v>>24);
-}
-static uint32_t get_u32(const unsigned char *p){
-  return (uint32_t)p[0] | ((uint32_t)p[1]<<8) | ((uint32_t)p[2]<<16)
-       | ((uint32_t)p[3]<<24);
-}
-
-void *aesql_model_encode(const aesql_nn *nn, int dtype, int *pnByte){
-  size_t np = aesql_nn_nparam(nn->d, nn->h), i;
-  size_t n = AESQL_MODEL_HEADER + 4*np;
-  unsigned char *p;
-  if( n > 0x7fffffff ) return 0;
+void *aesql_model_encode(const aesql_net *net, int dtype, int *pnByte){
+  size_t n = aesql_codec_size(net);
+  void *p;
+  if( n==0 ) return 0;
   p = sqlite3_malloc64(n);
   if( !p ) return 0;
-  memcpy(p, AESQL_MODEL_MAGIC, 8);
-  put_u32(p+8, AESQL_MODEL_VERSION);
-  put_u32(p+12, (uint32_t)nn->d);
-  put_u32(p+16, (uint32_t)nn->h);
-  put_u32(p+20, (uint32_t)dtype);
-  put_u32(p+24, (uint32_t)np);
-  put_u32(p+28, 0);
-  for(i=0; i<np; i++){
-    uint32_t u;
-    memcpy(&u, &nn->param[i], 4);
-    put_u32(p + AESQL_MODEL_HEADER + 4*i, u);
-  }
+  aesql_codec_encode(net, dtype, p);
   *pnByte = (int)n;
   return p;
+}
+
+/* The kernels' view of pm->net (ae_model.h). */
+static void model_view(aesql_model *pm){
+  const aesql_net *net = &pm->net;
+  const aesql_layer *F = &net->layer[0], *L = &net->layer[net->nLayer-1];
+  aesql_kview *v = &pm->nn;
+  int l;
+  memset(v, 0, sizeof(*v));
+  v->d = F->nIn;
+  v->h = F->nOut;
+  v->w1 = F->w; v->b1 = F->b; v->act1 = F->act;
+  v->w2 = L->w; v->b2 = L->b; v->actOut = L->act;
+  v->nMid = net->nLayer - 2;
+  for(l=1; l<net->nLayer-1; l++){
+    if( net->layer[l].nOut>v->wMid ) v->wMid = net->layer[l].nOut;
+  }
 }
 
 /* Precomputes what the sparse scorer in ae_score.c needs, in one 64-byte
@@ -86,13 +124,16 @@ static int model_derive(aesql_model *pm){
   size_t nw, nd, i;
   int j, k;
   unsigned char *raw, *p;
-  pm->scale = pm->dtype==AESQL_U8 ? (float)(1.0/255.0) : 1.0f;
   pm->hp = hp;
   pm->b2sq = 0;
   for(i=0; i<(size_t)d; i++) pm->b2sq += (double)b2[i]*b2[i];
   pm->sparse = 0;
-  if( pm->dtype!=AESQL_U8 || h>AESQL_SPARSE_MAX_HIDDEN
-   || (double)d*h*h>AESQL_SPARSE_MAX_WORK ) return SQLITE_OK;
+  /* The expansion needs a linear last layer (and a single-layer model
+  ** has no code layer between: it is scored densely). */
+  if( pm->dtype!=AESQL_U8 || pm->net.nLayer<2 || pm->nn.actOut!=AESQL_ACT_LINEAR
+   || h>AESQL_SPARSE_MAX_HIDDEN || (double)d*h*h>AESQL_SPARSE_MAX_WORK ){
+    return SQLITE_OK;
+  }
   nw = sizeof(float)*((size_t)d*2*hp + (size_t)hp*hp);  /* a multiple of 64 */
   nd = sizeof(double)*2*(size_t)hp;
   raw = sqlite3_malloc64(nw + nd + 64);
@@ -142,47 +183,39 @@ static int model_derive(aesql_model *pm){
 
 int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
                        char **pzErr){
-  const unsigned char *p = pBlob;
-  uint32_t ver, d, h, dtype, np;
-  size_t i;
-  if( !p || nBlob < AESQL_MODEL_HEADER || memcmp(p, AESQL_MODEL_MAGIC, 8)!=0 ){
-    *pzErr = sqlite3_mprintf("the weights are not a libaesql model (bad magic number)");
+  char zErr[200];
+  int rc = aesql_codec_decode(pBlob, nBlob<0 ? 0 : (size_t)nBlob, &pm->net,
+                              &pm->dtype, zErr, sizeof(zErr));
+  if( rc==AESQL_CODEC_NOMEM ) return SQLITE_NOMEM;
+  if( rc!=AESQL_CODEC_OK ){
+    *pzErr = sqlite3_mprintf("%s", zErr);
     return SQLITE_CORRUPT;
   }
-  ver = get_u32(p+8); d = get_u32(p+12); h = get_u32(p+16);
-  dtype = get_u32(p+20); np = get_u32(p+24);
-  if( ver!=AESQL_MODEL_VERSION ){
-    *pzErr = sqlite3_mprintf("model format version %u is not supported "
-                             "(this libaesql reads version %d)",
-                             ver, AESQL_MODEL_VERSION);
+  /* The kernels read the first layer and the last around the middle
+  ** ones (ae_model.h): two layers at least, the last as wide as the first
+  ** layer's output, as every model ae_train makes is. */
+  if( pm->net.nLayer<2
+   || pm->net.layer[pm->net.nLayer-1].nIn!=pm->net.layer[0].nOut ){
+    aesql_net_free(&pm->net);
+    *pzErr = sqlite3_mprintf("corrupt model weights (a model needs two layers "
+                             "at least, the last as wide as the first one's output)");
     return SQLITE_CORRUPT;
   }
-  if( d<1 || d>AESQL_MAX_WIDTH || h<1 || h>AESQL_MAX_HIDDEN
-   || (dtype!=AESQL_U8 && dtype!=AESQL_F32)
-   || np!=aesql_nn_nparam((int)d, (int)h)
-   || (size_t)nBlob!=AESQL_MODEL_HEADER + 4*(size_t)np ){
-    *pzErr = sqlite3_mprintf("corrupt model weights (inconsistent header or size)");
-    return SQLITE_CORRUPT;
-  }
-  if( aesql_nn_alloc(&pm->nn, (int)d, (int)h) ) return SQLITE_NOMEM;
-  for(i=0; i<np; i++){
-    uint32_t u = get_u32(p + AESQL_MODEL_HEADER + 4*i);
-    float f;
-    memcpy(&f, &u, 4);
-    if( !isfinite(f) ){
-      *pzErr = sqlite3_mprintf("corrupt model weights (a weight is not finite)");
-      return SQLITE_CORRUPT;
-    }
-    pm->nn.param[i] = f;
-  }
-  pm->dtype = (int)dtype;
+  model_view(pm);
   return model_derive(pm);
+}
+
+void aesql_model_clear(aesql_model *pm){
+  aesql_net_free(&pm->net);
+  sqlite3_free(pm->pDerived);
+  pm->pDerived = 0;
+  pm->w12 = 0;
+  pm->gram = 0;
 }
 
 void aesql_model_free(aesql_model *pm){
   if( !pm ) return;
-  aesql_nn_free(&pm->nn);
-  sqlite3_free(pm->pDerived);
+  aesql_model_clear(pm);
   sqlite3_free(pm->zName);
   sqlite3_free(pm);
 }

@@ -1,41 +1,39 @@
 /*
-** A trained model as stored in the database: the weights BLOB format and
-** the tables ae_models and ae_history.
-**
-** Weights BLOB, version 1 (all integers and floats little-endian):
-**   offset  0  8 bytes  magic "AESQLAE\0"
-**           8  u32      format version (1)
-**          12  u32      d, input width (pixels per image)
-**          16  u32      h, hidden units
-**          20  u32      input encoding: 0 = u8 (bytes scaled by 1/255),
-**                                       1 = f32 (little-endian float32, as is)
-**          24  u32      nparam = d*h + h + h*d + d
-**          28  u32      reserved, 0
-**          32  float32[nparam]  w1 (d x h), b1 (h), w2 (h x d), b2 (d)
+** A trained model as stored in the database: the tables ae_models,
+** ae_history and ae_calibration, and a model read back from them, ready
+** to score with. The weights BLOB's format is ext/core/ae_codec.h's.
 */
 #ifndef AE_MODEL_H
 #define AE_MODEL_H
 
 #include "aesql_int.h"
-#include "../core/ae_nn.h"
+#include "../core/ae_net.h"
+#include "../core/ae_codec.h"
 
-#define AESQL_MODEL_MAGIC    "AESQLAE"   /* plus its terminating NUL: 8 bytes */
-#define AESQL_MODEL_VERSION  1
-#define AESQL_MODEL_HEADER   32
-#define AESQL_MAX_WIDTH      (1<<24)     /* d: pixels per image  */
-#define AESQL_MAX_HIDDEN     65536       /* h: hidden units      */
-
-enum { AESQL_U8 = 0, AESQL_F32 = 1 };
+/* The per-row kernels' view of a model (ae_score.c): its first layer,
+** d -> h with activation act1, and its last, h -> d with actOut. For two
+** layers that is the whole model; a deeper one (nMid > 0) runs its
+** middle layers between the two (h is then both the first layer's output
+** and the last layer's input, as in every mirrored stack). */
+typedef struct aesql_kview {
+  int d, h;
+  const float *w1, *b1;   /* d x h, h */
+  const float *w2, *b2;   /* h x d, d */
+  int act1, actOut;
+  int nMid;               /* layers between the first and the last */
+  int wMid;               /* the widest of them (0 when none) */
+} aesql_kview;
 
 /* A decoded model, ready to score with. */
 typedef struct aesql_model {
   char *zName;       /* sqlite3_malloc'd */
   int dtype;         /* AESQL_U8 or AESQL_F32 */
-  aesql_nn nn;
+  aesql_net net;     /* the layers */
+  aesql_kview nn;    /* the kernels' view of them */
   /* Derived when decoded, for the kernels of ae_score.c. The arrays are
-  ** set only for u8 models within the AESQL_SPARSE_MAX_* limits (else
-  ** NULL); hp is h rounded up to a multiple of 16, with zero padding. */
-  float scale;       /* 1/255 for u8, 1 for f32                        */
+  ** set only for u8 models within the AESQL_SPARSE_MAX_* limits whose last
+  ** layer is linear (else NULL); hp is h rounded up to a multiple of 16,
+  ** with zero padding. Bytes are read as b/255.0f (ae_data.h). */
   int sparse;        /* ae_error uses the sparse expansion (u8, 2h < d) */
   int hp;            /* h rounded up to a multiple of 16               */
   float *w12;        /* d x 2hp: row i = [row i of w1 | column i of w2] */
@@ -56,11 +54,13 @@ typedef struct aesql_model {
 int aesql_dtype_size(int dtype);
 const char *aesql_dtype_name(int dtype);
 
-/* Serialises nn into a new sqlite3_malloc'd BLOB; NULL on out of memory. */
-void *aesql_model_encode(const aesql_nn *nn, int dtype, int *pnByte);
+/* Serialises net into a new sqlite3_malloc'd BLOB (ae_codec.h, version 2);
+** NULL on out of memory. */
+void *aesql_model_encode(const aesql_net *net, int dtype, int *pnByte);
 
-/* Decodes a weights BLOB into *pm (zeroed by the caller). Returns SQLITE_OK,
-** or an error code with *pzErr set to a sqlite3_malloc'd message. */
+/* Decodes a weights BLOB of either version into *pm (zeroed by the
+** caller). Returns SQLITE_OK, or an error code with *pzErr set to a
+** sqlite3_malloc'd message. Free the parts with aesql_model_clear(). */
 int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
                        char **pzErr);
 
@@ -68,7 +68,16 @@ int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
 ** non-OK with *pzErr set ("unknown model 'x'...", "corrupt model"...). */
 int aesql_model_load(sqlite3 *db, const char *zName, aesql_model **ppModel,
                      char **pzErr);
-void aesql_model_free(aesql_model *pm);
+void aesql_model_free(aesql_model *pm);   /* aesql_model_load's */
+void aesql_model_clear(aesql_model *pm);  /* what decode allocated */
+
+/* Adds to main.ae_models and main.ae_history the columns that tables made
+** by an earlier release lack (layers, activations, best_epoch; best), and
+** fills layers and activations for its models (all d -> h relu -> d
+** linear). Called by ae_train inside its write transaction: a database
+** is migrated when it is next written to, and read as it is until then.
+** SQLITE_OK, or an SQLite error. */
+int aesql_model_migrate(sqlite3 *db, char **pzErr);
 
 /* The CREATE TABLE statements of the model tables, in schema main. */
 extern const char aesql_model_schema[];

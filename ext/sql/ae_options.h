@@ -42,15 +42,20 @@ typedef struct aesql_train_opts {
 ** no \u0000, no option twice, each in its range; seed drawn from the
 ** system's entropy when not given. Returns non-zero after setting an
 ** error on ctx, "ae_train: option 'x' must be ..." or "ae_train: unknown
-** option 'x' (known: epochs, batch_size, ...)". */
+** option 'x' (known: epochs, batch_size, ...)". After an error *o holds
+** nothing to free (aesql_options_free on it is harmless); after success,
+** aesql_options_free releases zName. Every value is then the one in
+** effect: the seed drawn, restore_best resolved. */
 int aesql_options_parse(sqlite3_context *ctx, sqlite3 *db, sqlite3_value *pJson,
                         aesql_train_opts *o);
 void aesql_options_free(aesql_train_opts *o);
 
 /* Every option in effect as a JSON object, in the table's order, except
 ** name, progress and replace (how to call, not what was trained);
-** threads is nThread, the count the training used. sqlite3_malloc'd;
-** NULL when out of memory. */
+** threads is nThread, the count the training used. Numbers as %!.15g, or
+** with 17 digits when 15 would not read back as the same double, so that
+** the JSON parses again to the same options; booleans true/false; enums
+** by name. sqlite3_malloc'd; NULL when out of memory. */
 char *aesql_options_json(const aesql_train_opts *o, int nThread);
 
 /* The option names, comma-separated, in the table's order. */

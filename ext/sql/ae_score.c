@@ -101,12 +101,21 @@ static int isa_pick(int isa){
 /* ---- scratch space ----
 ** Sparse form: acc (2hp doubles, 64-byte aligned), then the non-zero
 ** list: idx and val, d+32 entries each. Dense form (dense_layout): hd (hp
-** doubles, aligned), yd (d doubles) and d floats, hv (hp floats), y (d
-** floats). */
-size_t aesql_score_work_floats(const aesql_model *m){
-  const size_t hp = (size_t)m->hp, d = (size_t)m->nn.d;
-  const size_t nSparse = 4*hp + 2*(d + 32), nDense = 3*hp + 4*d;
+** doubles, aligned), yd (d doubles) and d floats, hv (hw floats), y (d
+** floats). Then, for models with middle layers, their scratch (mid_layout):
+** three vectors of hw doubles. hw is the widest of h and the middle layers,
+** rounded up to 16. */
+static size_t work_hw(const aesql_model *m){
+  size_t w = (size_t)(m->nn.wMid > m->hp ? m->nn.wMid : m->hp);
+  return (w + 15) & ~(size_t)15;
+}
+static size_t work_base(const aesql_model *m){
+  const size_t hp = (size_t)m->hp, d = (size_t)m->nn.d, hw = work_hw(m);
+  const size_t nSparse = 4*hp + 2*(d + 32), nDense = 2*hp + hw + 4*d;
   return 16 + (nSparse > nDense ? nSparse : nDense);
+}
+size_t aesql_score_work_floats(const aesql_model *m){
+  return work_base(m) + (m->nn.nMid ? 6*work_hw(m) + 16 : 0);
 }
 static float *work_align(float *w){
   return (float*)(((uintptr_t)w + 63) & ~(uintptr_t)63);
@@ -118,10 +127,48 @@ static void dense_layout(const aesql_model *m, float *work, double **phd,
   *pyd = hd + m->hp;
   *phv = (float*)(hd + m->hp + m->nn.d) + m->nn.d;
 }
+static double *mid_layout(const aesql_model *m, float *work){
+  return (double*)work_align(work + work_base(m));
+}
+
+/* ---- the middle layers ----
+** Layers 1..upto of a deeper model, on the first layer's output a (h
+** doubles), in place: a ends as layer upto's output (its width; the
+** caller's array holds hw). Plain loops in double, one input at a time
+** (each a row of the kernel, contiguous), zero inputs skipped (the
+** ReLU's). They are narrow: the first and last layers dominate. */
+static void score_mid_d(const aesql_model *m, double *a, float *work, int upto){
+  const size_t hw = work_hw(m);
+  double *t = mid_layout(m, work), *u = t + hw, *x;
+  int l, i, k, nIn = m->nn.h;
+  memcpy(t, a, sizeof(double)*(size_t)nIn);
+  for(l=1; l<=upto; l++){
+    const aesql_layer *L = &m->net.layer[l];
+    for(k=0; k<L->nOut; k++) u[k] = L->b[k];
+    for(i=0; i<L->nIn; i++){
+      const float *w = L->w + (size_t)i*L->nOut;
+      const double xi = t[i];
+      if( xi==0.0 ) continue;
+      for(k=0; k<L->nOut; k++) u[k] += xi*w[k];
+    }
+    for(k=0; k<L->nOut; k++) u[k] = aesql_act_f(L->act, u[k]);
+    x = t; t = u; u = x;
+    nIn = L->nOut;
+  }
+  memcpy(a, t, sizeof(double)*(size_t)nIn);
+}
+/* The same on floats hv (rounded once at the end). */
+static void score_mid_f(const aesql_model *m, float *hv, float *work, int upto){
+  double *a = mid_layout(m, work) + 2*work_hw(m);
+  int k, nOut = upto>0 ? m->net.layer[upto].nOut : m->nn.h;
+  for(k=0; k<m->nn.h; k++) a[k] = hv[k];
+  score_mid_d(m, a, work, upto);
+  for(k=0; k<nOut; k++) hv[k] = (float)a[k];
+}
 
 /* ---- listing the non-zero pixels of a u8 row ----
-** Writes their indices and values (0..255, as float) to idx and val,
-** zeroes val[n..n+16), returns their number n and b2.x*255 in *pbx. */
+** Writes their indices and values (b/255.0f, ae_data.h's one rule) to idx
+** and val, zeroes val[n..n+16), returns their number n and b2.x in *pbx. */
 
 static inline __attribute__((always_inline))
 int nz_list(const unsigned char *p, int d, const float *b2, int32_t *idx,
@@ -133,12 +180,12 @@ int nz_list(const unsigned char *p, int d, const float *b2, int32_t *idx,
     memcpy(&w, p+i, 8);
     if( w==0 ) continue;        /* MNIST: most of the frame is empty */
     for(j=0; j<8; j++){         /* branch-free: write, count if non-zero */
-      idx[n] = i+j; val[n] = p[i+j];
+      idx[n] = i+j; val[n] = aesql_u8_float[p[i+j]];
       n += p[i+j]!=0;
     }
   }
   for(; i<d; i++){
-    idx[n] = i; val[n] = p[i];
+    idx[n] = i; val[n] = aesql_u8_float[p[i]];
     n += p[i]!=0;
   }
   for(j=0; j<16; j++) val[n+j] = 0;
@@ -160,8 +207,8 @@ static int nz_list_tail(const unsigned char *p, int i, int d,
   int j;
   for(j=0; j<nLane; j++) s += lane[j];
   for(; i<d; i++){
-    idx[n] = i; val[n] = p[i];
-    s += (double)p[i]*b2[i];
+    idx[n] = i; val[n] = aesql_u8_float[p[i]];
+    s += (double)val[n]*b2[i];
     n += p[i]!=0;
   }
   *pbx = s;
@@ -179,6 +226,7 @@ static int nz_list_tail(const unsigned char *p, int i, int d,
 AE_V4 static int nz_list_v4(const unsigned char *p, int d, const float *b2,
                             int32_t *idx, float *val, double *pbx){
   const __m512i iota = _mm512_setr_epi32(0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15);
+  const __m512 k255 = _mm512_set1_ps(255.0f);  /* a division: b/255.0f exactly */
   __m512 bx = _mm512_setzero_ps();
   int i = 0, n = 0, j;
   for(; i+64<=d; i+=64){
@@ -188,8 +236,8 @@ AE_V4 static int nz_list_v4(const unsigned char *p, int d, const float *b2,
     for(j=0; j<4; j++){
       const int o = n + (j ? __builtin_popcountll(k64 << (64-16*j)) : 0);
       const __mmask16 k = (__mmask16)(k64 >> 16*j);
-      __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-                     _mm_loadu_si128((const __m128i*)(p+i+16*j))));
+      __m512 f = _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                     _mm_loadu_si128((const __m128i*)(p+i+16*j)))), k255);
       bx = _mm512_fmadd_ps(f, _mm512_loadu_ps(b2+i+16*j), bx);
       _mm512_storeu_si512((void*)(idx+o), _mm512_maskz_compress_epi32(k,
                            _mm512_add_epi32(iota, _mm512_set1_epi32(i+16*j))));
@@ -200,7 +248,7 @@ AE_V4 static int nz_list_v4(const unsigned char *p, int d, const float *b2,
   for(; i+16<=d; i+=16){
     __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(p+i)));
     const __mmask16 k = _mm512_test_epi32_mask(v, v);
-    __m512 f = _mm512_cvtepi32_ps(v);
+    __m512 f = _mm512_div_ps(_mm512_cvtepi32_ps(v), k255);
     bx = _mm512_fmadd_ps(f, _mm512_loadu_ps(b2+i), bx);
     _mm512_storeu_si512((void*)(idx+n), _mm512_maskz_compress_epi32(k,
                          _mm512_add_epi32(iota, _mm512_set1_epi32(i))));
@@ -230,6 +278,7 @@ AE_V3 static int nz_list_v3(const unsigned char *p, int d, const float *b2,
   const __m256i iota = _mm256_setr_epi32(0,1,2,3,4,5,6,7);
   const __m256i nib = _mm256_setr_epi32(0,4,8,12,16,20,24,28);
   const __m256i f15 = _mm256_set1_epi32(15);
+  const __m256 k255 = _mm256_set1_ps(255.0f);  /* a division: b/255.0f exactly */
   __m256 bx = _mm256_setzero_ps();
   int i = 0, n = 0, j;
   for(; i+32<=d; i+=32){
@@ -244,8 +293,8 @@ AE_V3 static int nz_list_v3(const unsigned char *p, int d, const float *b2,
           + (0x4444u & ((1u << 4*__builtin_popcount(hi)) - 1))) << 4*nlo);
       const __m256i perm = _mm256_and_si256(_mm256_srlv_epi32(
                                _mm256_set1_epi32((int)packed), nib), f15);
-      __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                     _mm_loadl_epi64((const __m128i*)(p+i+8*j))));
+      __m256 f = _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                     _mm_loadl_epi64((const __m128i*)(p+i+8*j)))), k255);
       bx = _mm256_fmadd_ps(f, _mm256_loadu_ps(b2+i+8*j), bx);
       _mm256_storeu_si256((__m256i*)(idx+n), _mm256_permutevar8x32_epi32(
           _mm256_add_epi32(iota, _mm256_set1_epi32(i+8*j)), perm));
@@ -326,14 +375,29 @@ void aesql_score_encode(const aesql_model *m, const void *px, float *hv,
   isa = isa_pick(isa);
   dense_layout(m, work, &hd, &yd, &hv0);
   AE_DISPATCH(isa, encode, (m, px, hv, hd));
+  if( m->net.iCode>0 ) score_mid_f(m, hv, work, m->net.iCode);
 }
 void aesql_score_decode(const aesql_model *m, const float *hv, float *y,
                         float *work, int isa){
   double *hd, *yd;
   float *hv0;
+  int i;
   isa = isa_pick(isa);
   dense_layout(m, work, &hd, &yd, &hv0);
   AE_DISPATCH(isa, decode, (m, hv, y, yd));
+  if( m->nn.actOut!=AESQL_ACT_LINEAR && y ){
+    for(i=0; i<m->nn.d; i++) y[i] = (float)aesql_act_f(m->nn.actOut, yd[i]);
+  }
+}
+void aesql_score_reconstruct(const aesql_model *m, const void *px, float *y,
+                             float *work, int isa){
+  double *hd, *yd;
+  float *hv;
+  isa = isa_pick(isa);
+  dense_layout(m, work, &hd, &yd, &hv);
+  AE_DISPATCH(isa, encode, (m, px, hv, hd));
+  if( m->nn.nMid ) score_mid_f(m, hv, work, m->net.nLayer-2);
+  aesql_score_decode(m, hv, y, work, isa);
 }
 
 int aesql_score_nonfinite(const aesql_model *m, const void *px){
@@ -506,9 +570,8 @@ static void ae_reconstruct_func(sqlite3_context *ctx, int argc,
     float *hv;
     d = a->m->nn.d;
     dense_layout(a->m, a->work, &hd, &yd, &hv);
-    y = hv + a->m->hp;
-    aesql_score_encode(a->m, px, hv, a->work, AESQL_ISA_BEST);
-    aesql_score_decode(a->m, hv, y, a->work, AESQL_ISA_BEST);
+    y = hv + work_hw(a->m);
+    aesql_score_reconstruct(a->m, px, y, a->work, AESQL_ISA_BEST);
   }
   if( a->m->dtype==AESQL_U8 ){
     unsigned char *out = sqlite3_malloc(d);
@@ -534,7 +597,8 @@ static void ae_encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     float *hv;
     dense_layout(a->m, a->work, &hd, &yd, &hv);
     aesql_score_encode(a->m, px, hv, a->work, AESQL_ISA_BEST);
-    sqlite3_result_blob(ctx, hv, 4*a->m->nn.h, SQLITE_TRANSIENT);
+    sqlite3_result_blob(ctx, hv, 4*aesql_net_code_width(&a->m->net),
+                        SQLITE_TRANSIENT);
   }
   score_done(ctx, aux, fresh);
 }

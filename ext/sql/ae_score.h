@@ -44,11 +44,15 @@ double aesql_score_error_with(const aesql_model *m, const void *px,
 ** functions refuse it, naming the pixel, as ae_train refuses it. */
 int aesql_score_nonfinite(const aesql_model *m, const void *px);
 
-/* The code layer relu(b1 + x W1) of one row, h floats, and the
-** reconstruction b2 + hv W2 of a code, d floats; work as above, not
-** overlapping hv or y. */
+/* The code of one row (the output of the code layer, net.iCode: code
+** width floats into hv); the reconstruction of a row (d floats); and the
+** last layer's output from its input hv (h floats, the first layer's
+** output for two-layer models), with the output activation. work as
+** above, not overlapping hv or y. */
 void aesql_score_encode(const aesql_model *m, const void *px, float *hv,
                         float *work, int isa);
+void aesql_score_reconstruct(const aesql_model *m, const void *px, float *y,
+                             float *work, int isa);
 void aesql_score_decode(const aesql_model *m, const float *hv, float *y,
                         float *work, int isa);
 

@@ -105,7 +105,7 @@ void KERN(flush)(int n, float *src, double *dst){
 ** KERN_BLOCK pixels at a time and the blocks in double (hd: h doubles). */
 static KERN_TARGET
 void KERN(encode)(const aesql_model *m, const void *px, float *hv, double *hd){
-  const aesql_nn *nn = &m->nn;
+  const aesql_kview *nn = &m->nn;
   const int d = nn->d, h = nn->h;
   int i, k, nb = 0;
   memset(hv, 0, sizeof(float)*h);
@@ -113,7 +113,7 @@ void KERN(encode)(const aesql_model *m, const void *px, float *hv, double *hd){
   for(i=0; i<d; i++){
     float x;
     if( m->dtype==AESQL_U8 ){
-      x = ((const unsigned char*)px)[i]*m->scale;
+      x = aesql_u8_float[((const unsigned char*)px)[i]];
     }else{
       memcpy(&x, (const unsigned char*)px + 4*(size_t)i, 4);
     }
@@ -122,14 +122,18 @@ void KERN(encode)(const aesql_model *m, const void *px, float *hv, double *hd){
     if( ++nb==KERN_BLOCK ){ KERN(flush)(h, hv, hd); nb = 0; }
   }
   KERN(flush)(h, hv, hd);
-  for(k=0; k<h; k++) hv[k] = hd[k]>0.0 ? (float)hd[k] : 0.0f;
+  if( m->nn.act1==AESQL_ACT_RELU ){
+    for(k=0; k<h; k++) hv[k] = hd[k]>0.0 ? (float)hd[k] : 0.0f;
+  }else{
+    for(k=0; k<h; k++) hv[k] = (float)aesql_act_f(m->nn.act1, hd[k]);
+  }
 }
 
 /* yd = b2 + hv W2 (d doubles), skipping the inactive units, summed like
 ** encode's; y = yd rounded to float unless y is NULL. */
 static KERN_TARGET
 void KERN(decode)(const aesql_model *m, const float *hv, float *y, double *yd){
-  const aesql_nn *nn = &m->nn;
+  const aesql_kview *nn = &m->nn;
   const int d = nn->d;
   float *acc = (float*)(yd + d);    /* d floats of scratch after yd */
   int i, k, nb = 0;
@@ -157,17 +161,22 @@ double KERN(error_dense)(const aesql_model *m, const void *px, float *work){
   int i = 0;
   dense_layout(m, work, &hd, &yd, &hv);
   KERN(encode)(m, px, hv, hd);
+  if( m->nn.nMid ) score_mid_f(m, hv, work, m->net.nLayer-2);
   KERN(decode)(m, hv, 0, yd);
+  if( m->nn.actOut!=AESQL_ACT_LINEAR ){
+    for(i=0; i<d; i++) yd[i] = aesql_act_f(m->nn.actOut, yd[i]);
+    i = 0;
+  }
   if( m->dtype==AESQL_U8 ){
     for(; i+KERN_VW<=d; i+=KERN_VW){
       VD r0, r1;
-      KSPLIT(KLDB(p+i)*m->scale, lo, hi);
+      KSPLIT(KLDB(p+i)/255.0f, lo, hi);
       r0 = KLDD(yd+i) - lo;
       r1 = KLDD(yd+i+KERN_VW/2) - hi;
       acc += r0*r0 + r1*r1;
     }
     for(; i<d; i++){
-      double r = yd[i] - (double)(p[i]*m->scale);
+      double r = yd[i] - (double)aesql_u8_float[p[i]];
       s += r*r;
     }
   }else{
@@ -246,7 +255,7 @@ static KERN_TARGET
 double KERN(error_sparse)(const aesql_model *m, const void *px, float *work){
   enum { W = KERN_VW/2 };     /* doubles per vector */
   const int d = m->nn.d, hp = m->hp, cols = 2*hp;
-  const double s = m->scale;
+  const double s = 1.0;       /* the listed values are b/255.0f already */
   double *acc = (double*)work_align(work), *hv = acc, *u = acc + hp;
   int32_t *idx = (int32_t*)(acc + cols);
   float *val = (float*)(idx + d + 32);
@@ -263,11 +272,19 @@ double KERN(error_sparse)(const aesql_model *m, const void *px, float *work){
     KERN(tile)(m->w12 + c0, cols, n, idx, val, acc + c0, KERN_NV/2);
   }
 
-  /* The code layer in place: h = relu(b1 + s acc[0..hp)); u = s acc[hp..). */
-  for(k=0; k<hp; k+=W){
-    VD h = KLDD(m->b1p + k) + s*KLDD(hv + k);
-    KSTD(hv + k, (VD)((VL)h & (h > 0.0)));
+  /* The first layer in place: h = act(b1 + s acc[0..hp)); u = s
+  ** acc[hp..). Padding units stay 0 (act(0) is 0 for every activation
+  ** but sigmoid's 0.5: they are zeroed again). Then the middle layers. */
+  if( m->nn.act1==AESQL_ACT_RELU ){
+    for(k=0; k<hp; k+=W){
+      VD h = KLDD(m->b1p + k) + s*KLDD(hv + k);
+      KSTD(hv + k, (VD)((VL)h & (h > 0.0)));
+    }
+  }else{
+    for(k=0; k<m->nn.h; k++) hv[k] = aesql_act_f(m->nn.act1, m->b1p[k] + s*hv[k]);
+    for(; k<hp; k++) hv[k] = 0.0;
   }
+  if( m->nn.nMid ) score_mid_d(m, hv, work, m->net.nLayer-2);
 
   /* q = h'(G h + 2 c - 2 u), G h in four chains; G in float (its
   ** rounding costs ~1e-8 of E; summing in float would cost ~1e-6). */

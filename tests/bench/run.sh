@@ -23,6 +23,21 @@
 #      against the plain one's, and whether the two models are the same bits.
 #   5. one-class MNIST (tests/bench/torch_oneclass.py against the same in SQL):
 #      the AUROC of a model per digit, libaesql and PyTorch, over seeds.
+#   6. the deep model: part 1's whole job (default threads) with the stack
+#      784 -> 128 -> 32 -> 128 -> 784 (ReLU after every layer but the last),
+#      ae_train('train', '[128, 32]', ...) in one sqlite3 process against
+#      torch_tutorial.py --hidden 128,32, in turns. A libaesql that cannot
+#      train it yet (its error) is reported as "not run: <error>", and the
+#      rest of the bench goes on.
+# Against the hardware limit: tests/bench/peak_flops.c measures the CPU's
+# peak float32 multiply-add rate for each instruction set it has (SSE2,
+# AVX2+FMA, AVX-512F), 1 thread and every online CPU, best of BENCH_REPS
+# runs. Each training of parts 1 and 6 is reported as achieved GFLOP/s: the
+# flops of the matrix products of its epochs (tests/bench/flops.py, from the
+# layer widths and the rows trained and validated; libaesql's first layer
+# over the non-zero pixels only, as it runs it; PyTorch's all dense) over
+# its training seconds, and as a fraction of the best instruction set's
+# peak on as many threads (default threads: every CPU; 1 thread: one).
 # Every figure is a median over BENCH_REPS runs (processes) and comes with
 # its ratio against the PyTorch figure measured in this run; in parts 1 and
 # 2 the two sides take turns, run by run, so that a slow spell of a shared
@@ -33,7 +48,10 @@
 # the disturbed runs. Targets
 # (PASS/MISS, never a failure): whole-job peak RSS <= 120 MB, ae_error >= 2x
 # PyTorch's scoring rows/s, ae_scores >= 1M rows/s; training after
-# import numpy <= 1.3x a plain process's.
+# import numpy <= 1.3x a plain process's; the deep model's whole job >= 3x
+# faster than PyTorch's and its peak RSS <= 1/4 of PyTorch's. The tutorial's
+# job must not get slower: part 1's ratio to PyTorch is printed next to the
+# previous run's (build/bench/summary.txt of that run, when there is one).
 #
 # Environment (defaults in brackets):
 #   BENCH_REPS [5]             runs of the whole job and scoring (medians)
@@ -45,16 +63,19 @@
 #   BENCH_NUMPY_REPS [BENCH_REPS]  runs of each side of part 4
 #   BENCH_NUMPY_ROWS [20000]   BENCH_NUMPY_EPOCHS [5]
 #   BENCH_SKIP=""              parts to leave out, any of:
-#                              floor torch aesql threads1 scoring scaling numpy
-#                              oneclass
+#                              peak floor torch aesql threads1 scoring scaling
+#                              numpy oneclass deep
 #   BENCH_ONECLASS_SEEDS ["1 2 3"]  seeds of part 5
+#   BENCH_DEEP_HIDDEN ["128 32"]  the deep model's encoder widths (part 6)
+#   BENCH_DEEP_REPS [BENCH_REPS]  runs of each side of part 6
 #   BENCH_CORETYPE [SkylakeX]  OPENBLAS_CORETYPE for the sgemm floor
 #   BENCH_QUIET_WAIT [120]     seconds, in all, to wait for other processes
 #                              to go quiet before runs (5 s at most a run)
 #   PYTHON [/usr/bin/python3]  SQLITE3 [sqlite3]
 # Output: progress while it runs, then the summary. Logs of every run in
-# build/bench/ (*.out, *.time); key=value figures in build/bench/summary.txt;
-# the summary as a markdown section in build/bench/README-section.md.
+# build/bench/ (*.out, *.time); key=value figures in build/bench/summary.txt
+# (the previous run's kept as build/bench/summary.prev.txt); the summary as
+# a markdown section in build/bench/README-section.md.
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -105,7 +126,9 @@ if ! skipped torch; then
 fi
 mkdir -p "$OUT"
 # the logs of an earlier run must not leak into this one's medians
-rm -f "$OUT"/*.out "$OUT"/*.time "$OUT"/*.noise "$OUT"/*.sql "$OUT"/*.db "$OUT"/*.db-journal "$OUT/sgemm_floor"
+rm -f "$OUT"/*.out "$OUT"/*.time "$OUT"/*.noise "$OUT"/*.sql "$OUT"/*.db "$OUT"/*.db-journal "$OUT/sgemm_floor" "$OUT/peak_flops"
+# the previous run's figures, for "the tutorial's job must not get slower"
+[ -s "$SUMMARY" ] && cp -p "$SUMMARY" "$OUT/summary.prev.txt"
 : > "$SUMMARY"
 # Every run loads a snapshot of ./libaesql.so taken now, so that a rebuild
 # during the bench cannot mix two builds into one set of figures.
@@ -209,6 +232,7 @@ LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 sqlq() { $SQL :memory: ".load $EXT" "$1" 2>&1; }
 AE_INFO=$(sqlq "SELECT ae_info();") || true
 AE_CORE=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_core');") || true
+AE_CORE_CHOSEN=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_core_chosen');") || true
 AE_THREADS=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_threads');") || true
 AE_VERSION=$(sqlq "SELECT json_extract(ae_info(), '\$.version');") || true
 SQLITE_VERSION=$(sqlq "SELECT sqlite_version();") || true
@@ -227,6 +251,39 @@ children_seconds() { times | tail -n 1 | awk '{ s = 0; for (i = 1; i <= 2; i++) 
 BUSY0=$(busy_jiffies); STEAL0=$(steal_jiffies); HZ=$(getconf CLK_TCK)
 echo "bench: $CPU, $NPROC cores, $MEM; reps $REPS, $EPOCHS epochs; logs in $OUT/"
 awk -v l="$LOAD0" 'BEGIN { if (l > 0.5) print "bench: WARNING: the machine is busy (load " l "); figures will be noisy" }'
+
+# ---------------------------------------------------------------- peak ----
+# The hardware limit: the CPU's peak float32 multiply-add rate for each
+# instruction set it has, on 1 thread and on every online CPU. A peak is a
+# maximum (a busy neighbour only lowers a run): the best of all runs.
+declare -A P
+PEAK_ISA=""; PEAK_MT=""; PEAK_1=""
+if ! skipped peak; then
+  section "peak float32 GFLOP/s of the CPU (tests/bench/peak_flops.c, best of $REPS runs)"
+  if cc -O2 -pthread -o "$OUT/peak_flops" tests/bench/peak_flops.c > "$OUT/peak_cc.out" 2>&1; then
+    for r in $(seq 1 "$REPS"); do
+      timed "peak_$r" "$OUT/peak_flops" 1 $([ "$NPROC" -gt 1 ] && echo "$NPROC") \
+        || { say "peak_flops failed:"; tail -n 5 "$OUT/peak_$r.out" | sed 's/^/     /'; }
+      say "run $r: $(awk '/^peak / { printf "%s%s %s thread(s) %s", sep, substr($2, 5), substr($3, 9), substr($4, 8); sep = ", " }' "$OUT/peak_$r.out") GFLOP/s$(busy_tag "peak_$r")"
+    done
+    # "ISA THREADS GFLOPS", the best of the runs for each pair
+    while read -r isa thr g; do
+      P[${isa}_$thr]=$g; record "peak_gflops_${isa}_t$thr" "$g"
+    done < <(awk '/^peak / { k = substr($2, 5) " " substr($3, 9); g = substr($4, 8) + 0;
+                             if (!(k in b) || g > b[k]) b[k] = g }
+                  END { for (k in b) print k, b[k] }' "$OUT"/peak_*.out | sort)
+    # the best instruction set: the highest figure on every CPU
+    for isa in sse2 avx2 avx512 generic; do
+      g=${P[${isa}_$NPROC]:-}
+      [ -n "$g" ] && awk -v a="$g" -v b="$PEAK_MT" 'BEGIN { exit !(b == "" || a + 0 > b + 0) }' \
+        && { PEAK_ISA=$isa; PEAK_MT=$g; PEAK_1=${P[${isa}_1]:-}; }
+    done
+    record peak_isa "$PEAK_ISA"; record peak_gflops_mt "$PEAK_MT"; record peak_gflops_t1 "$PEAK_1"
+    say "best: $PEAK_ISA, ${PEAK_1:-?} GFLOP/s on 1 thread, ${PEAK_MT:-?} on $NPROC"
+  else
+    say "cannot compile tests/bench/peak_flops.c:"; tail -n 5 "$OUT/peak_cc.out" | sed 's/^/     /'
+  fi
+fi
 
 # --------------------------------------------------------- sgemm floor ----
 FLOOR1=""; FLOOR2=""; FLOOR=""
@@ -301,7 +358,11 @@ declare -A A
 IDX_TABLES="CREATE VIRTUAL TABLE temp.mnist_train USING idx(images='$DATA/train-images-idx3-ubyte', labels='$DATA/train-labels-idx1-ubyte');
 CREATE VIRTUAL TABLE temp.mnist_test USING idx(images='$DATA/t10k-images-idx3-ubyte', labels='$DATA/t10k-labels-idx1-ubyte');"
 
-aesql_job_sql() {  # aesql_job_sql OPTIONS-JSON: the whole tutorial job
+# aesql_job_sql OPTIONS-JSON [HIDDEN-SQL MODEL]: the whole tutorial job;
+# HIDDEN-SQL is ae_train's second argument as SQL (32, or '[128, 32]'), the
+# model then named MODEL by OPTIONS-JSON.
+aesql_job_sql() {
+  local hidden=${2:-32} model=${3:-$MODEL}
   cat <<EOF
 .bail on
 .headers off
@@ -312,13 +373,16 @@ $IDX_TABLES
 CREATE TABLE train AS SELECT class, pixels FROM mnist_train;
 CREATE TABLE test AS SELECT class, pixels FROM mnist_test;
 -- train
-SELECT 'model=' || ae_train('train', 32, '$1');
-SELECT 'train_seconds=' || sum(seconds) FROM ae_history WHERE model = '$MODEL';
-SELECT 'epochs=' || count(*) FROM ae_history WHERE model = '$MODEL';
-SELECT 'final_loss=' || loss FROM ae_history WHERE model = '$MODEL' ORDER BY epoch DESC LIMIT 1;
-SELECT 'final_val_loss=' || val_loss FROM ae_history WHERE model = '$MODEL' ORDER BY epoch DESC LIMIT 1;
+SELECT 'model=' || ae_train('train', $hidden, '$1');
+SELECT 'train_seconds=' || sum(seconds) FROM ae_history WHERE model = '$model';
+SELECT 'epochs=' || count(*) FROM ae_history WHERE model = '$model';
+SELECT 'final_loss=' || loss FROM ae_history WHERE model = '$model' ORDER BY epoch DESC LIMIT 1;
+SELECT 'final_val_loss=' || val_loss FROM ae_history WHERE model = '$model' ORDER BY epoch DESC LIMIT 1;
+-- the rows trained and validated, for the flop count
+SELECT 'rows_train=' || rows_train FROM ae_models WHERE name = '$model';
+SELECT 'rows_val=' || rows_val FROM ae_models WHERE name = '$model';
 -- the tutorial's table: average reconstruction error per test class
-SELECT 'class_error_' || class || '=' || avg(ae_error('$MODEL', pixels)) FROM test GROUP BY class;
+SELECT 'class_error_' || class || '=' || avg(ae_error('$model', pixels)) FROM test GROUP BY class;
 EOF
 }
 aesql_job_run() {  # aesql_job_run CFG R: whole job number R
@@ -556,6 +620,126 @@ SQL
   record oneclass_mean_aesql "${O[am]}"; record oneclass_mean_torch "${O[tm]}"
 fi
 
+# ---------------------------------------------------------------- deep ----
+# Part 1's whole job, default threads, with a stack of layers: 784 -> 128
+# -> 32 -> 128 -> 784. The libaesql side runs only once the library trains
+# such a stack: a run that fails says why, once, and its figures are
+# "not run" (the rest of the bench does not depend on them).
+declare -A D
+DEEP_HIDDEN=$(echo ${BENCH_DEEP_HIDDEN:-128 32} | tr ',' ' ')
+DEEP_REPS=${BENCH_DEEP_REPS:-$REPS}
+DEEP_JSON="[$(echo $DEEP_HIDDEN | sed 's/ /, /g')]"   # ae_train's '[128, 32]'
+DEEP_CSV=$(echo $DEEP_HIDDEN | tr ' ' ',')            # torch_tutorial.py --hidden 128,32
+DEEP_LAYERS=$(echo 784 $DEEP_HIDDEN | awk '{ s = $1; for (i = 2; i <= NF; i++) s = s "-" $i;
+  for (i = NF - 1; i >= 1; i--) s = s "-" $i; print s }')
+DEEP_MODEL=deep
+D[a_error]=""
+sql_error() {  # sql_error NAME: the first error sqlite3 printed in run NAME, without its "Error: near line N:"
+  grep -m1 -i 'error' "$OUT/$1.out" 2>/dev/null \
+    | sed -E 's/^(Parse |Runtime )?[Ee]rror:? *(near line [0-9]+: *)?(stepping, *)?//' | cut -c1-200
+}
+torch_deep_run() {  # torch_deep_run R
+  local name=deep_torch_$1
+  if timed "$name" "$PY" "$TORCH" --epochs "$EPOCHS" --hidden "$DEEP_CSV" --quiet --no-score; then
+    say "PyTorch  run $1: wall $(wall_of "$name") s, train $(kv "$name" train_seconds) s, peak RSS $(rss_of "$name") MB, loss $(kv "$name" final_loss) / val $(kv "$name" final_val_loss)$(busy_tag "$name")"
+  else
+    say "PyTorch  run $1 FAILED (see $OUT/$name.out):"; tail -n 5 "$OUT/$name.out" | sed 's/^/     /'
+  fi
+}
+aesql_deep_run() {  # aesql_deep_run R: sets D[a_error] when the job fails
+  local name=deep_aesql_$1 db
+  db=$OUT/$name.db
+  rm -f "$db" "$db-journal" "$db-wal"
+  aesql_job_sql "{\"seed\": 1, \"epochs\": $EPOCHS, \"name\": \"$DEEP_MODEL\"}" "'$DEEP_JSON'" "$DEEP_MODEL" > "$OUT/$name.sql"
+  if timed "$name" $SQL "$db" < "$OUT/$name.sql" && [ -n "$(kv "$name" class_error_9)" ]; then
+    say "libaesql run $1: wall $(wall_of "$name") s, train $(fmt "$(kv "$name" train_seconds)") s, peak RSS $(rss_of "$name") MB, loss $(fmt "$(kv "$name" final_loss)" %.6f) / val $(fmt "$(kv "$name" final_val_loss)" %.6f)$(busy_tag "$name")"
+  else
+    D[a_error]=$(sql_error "$name")
+    D[a_error]=${D[a_error]:-failed, see $OUT/$name.out}
+    say "libaesql run $1: not run: ${D[a_error]}"
+  fi
+  rm -f "$db" "$db-journal" "$db-wal"   # 55 MB a run, and nothing reads it again
+}
+if ! skipped deep; then
+  section "deep model $DEEP_LAYERS, the whole job, default threads: PyTorch and libaesql in turn, $DEEP_REPS runs each"
+  for r in $(seq 1 "$DEEP_REPS"); do
+    skipped torch || torch_deep_run "$r"
+    # one failure tells why; the same SQL would fail the same way again
+    skipped aesql || [ -n "${D[a_error]}" ] || aesql_deep_run "$r"
+  done
+  for side in torch aesql; do
+    sd=${side:0:1}
+    D[${sd}_wall]=$(for n in $(use_runs "deep_$side" "$DEEP_REPS"); do [ -n "$(kv "$n" class_error_9)" ] && wall_of "$n"; done | median)
+    D[${sd}_train]=$(for n in $(use_runs "deep_$side" "$DEEP_REPS"); do [ -n "$(kv "$n" class_error_9)" ] && kv "$n" train_seconds; done | median)
+    D[${sd}_rss]=$(for r in $(seq 1 "$DEEP_REPS"); do [ -n "$(kv "deep_${side}_$r" class_error_9)" ] && rss_of "deep_${side}_$r"; done | median)
+    for k in final_loss final_val_loss; do
+      D[${sd}_$k]=$(for r in $(seq 1 "$DEEP_REPS"); do kv "deep_${side}_$r" "$k"; done | median)
+    done
+    for k in wall rss train final_loss final_val_loss; do record "deep_${side}_$k" "${D[${sd}_$k]}"; done
+  done
+  D[speed]=$(div "${D[t_wall]}" "${D[a_wall]}" %.3f)   # PyTorch's wall / ours: >= 3
+  D[mem]=$(div "${D[a_rss]}" "${D[t_rss]}" %.3f)       # our peak RSS / PyTorch's: <= 0.25
+  record deep_layers "$DEEP_LAYERS"; record deep_speedup "${D[speed]}"; record deep_rss_ratio "${D[mem]}"
+  [ -n "${D[a_error]}" ] && record deep_aesql_status "not run: ${D[a_error]}"
+fi
+# deep_verdict VALUE OP LIMIT: verdict, or "not run" when libaesql's side failed
+deep_verdict() {
+  if [ -n "${D[a_error]:-}" ]; then echo "not run"; else verdict "$@"; fi
+}
+
+# ---------------------------------------------------- achieved GFLOP/s ----
+# The flops of one epoch of each job (tests/bench/flops.py: the products
+# only, libaesql's first layer over the non-zero pixels), for the rows the
+# runs trained and validated (libaesql's ae_models, else PyTorch's output).
+declare -A F
+flops_of() {  # flops_of NAME HIDDEN-CSV RUN...: flops.py for the first RUN that reported its rows
+  local name=$1 hidden=$2 n tr="" va="" args=(); shift 2
+  for n in "$@"; do
+    tr=$(kv "$n" rows_train); va=$(kv "$n" rows_val)
+    [ -n "$tr" ] || { tr=$(kv "$n" train_rows); va=$(kv "$n" val_rows); }
+    [ -n "$tr" ] && [ -n "$va" ] && break
+  done
+  [ -n "$tr" ] && [ -n "$va" ] && args=(--train-rows "$tr" --val-rows "$va")
+  "$PY" tests/bench/flops.py --data "$DATA" --hidden "$hidden" "${args[@]}" > "$OUT/$name.out" 2>&1 \
+    || say "tests/bench/flops.py failed (see $OUT/$name.out)"
+}
+gflops() {  # gflops FLOPS-PER-EPOCH SECONDS: GFLOP/s over EPOCHS epochs, "" when unknown
+  awk -v f="$1" -v s="$2" -v e="$EPOCHS" 'BEGIN { if (f > 0 && s > 0) printf "%.2f", f * e / s / 1e9 }'
+}
+pct() {  # pct GFLOPS PEAK: "23%" of the peak, "" when unknown
+  awk -v g="$1" -v p="$2" 'BEGIN { if (g > 0 && p > 0) printf "%.0f%%", 100 * g / p }'
+}
+GF_JOBS="tutorial"; skipped deep || GF_JOBS="tutorial deep"
+if "$PY" -c 'import numpy' 2>/dev/null; then
+  flops_of flops_tutorial 32 $(for r in $(seq 1 "$REPS"); do echo "aesql_default_$r torch_default_$r"; done)
+  skipped deep || flops_of flops_deep "$DEEP_CSV" $(for r in $(seq 1 "$DEEP_REPS"); do echo "deep_aesql_$r deep_torch_$r"; done)
+else
+  say "no flop counts: $PY cannot import numpy (tests/bench/flops.py reads the IDX file with it)"
+fi
+for job in $GF_JOBS; do
+  F[${job}_layers]=$(kv "flops_$job" layers)
+  for k in flops_epoch_aesql flops_epoch_dense nnz_train_mean train_rows val_rows; do
+    F[${job}_$k]=$(kv "flops_$job" "$k"); record "${job}_$k" "${F[${job}_$k]}"
+  done
+done
+# the runs: JOB CFG SECONDS-OF-LIBAESQL SECONDS-OF-PYTORCH PEAK
+GF_RUNS=""
+for cfg in $CFGS; do
+  pk=$PEAK_MT; [ "$cfg" = 1 ] && pk=$PEAK_1
+  GF_RUNS="$GF_RUNS tutorial:$cfg:${A[train_seconds_$cfg]:-}:${T[train_seconds_$cfg]:-}:$pk"
+done
+skipped deep || GF_RUNS="$GF_RUNS deep:default:${D[a_train]:-}:${D[t_train]:-}:$PEAK_MT"
+for run in $GF_RUNS; do
+  IFS=: read -r job cfg sa st pk <<< "$run"
+  F[a_${job}_$cfg]=$(gflops "${F[${job}_flops_epoch_aesql]}" "$sa")         # libaesql, its own work
+  F[t_${job}_$cfg]=$(gflops "${F[${job}_flops_epoch_dense]}" "$st")         # PyTorch, its own (dense) work
+  F[ta_${job}_$cfg]=$(gflops "${F[${job}_flops_epoch_aesql]}" "$st")        # PyTorch on libaesql's count
+  for w in a t ta; do
+    record "gflops_${w}_${job}_$cfg" "${F[${w}_${job}_$cfg]}"
+    record "peak_share_${w}_${job}_$cfg" "$(div "${F[${w}_${job}_$cfg]}" "$pk" %.4f)"
+  done
+done
+
 # ------------------------------------------------------------- summary ----
 T_END=$(date +%s)
 LOAD1=$(cut -d' ' -f1 /proc/loadavg)
@@ -623,6 +807,22 @@ fi
 row "final loss / val_loss" "$(fmt "$(G A final_loss_default)" %.5f) / $(fmt "$(G A final_val_loss_default)" %.5f)" \
     "$(fmt "$(G T final_loss_default)" %.5f) / $(fmt "$(G T final_val_loss_default)" %.5f)" \
     "$(ratio "$(G A final_val_loss_default)" "$(G T final_val_loss_default)" lower "lower" "higher") val_loss"
+# The tutorial's job must not get slower: this run's ratio to PyTorch next
+# to the previous run's (no target: PyTorch's own figure moves with the
+# machine's noise; read the two walls too).
+record bench_date "$DATE"; record bench_epochs "$EPOCHS"; record bench_reps "$REPS"
+record tutorial_speedup_default "$(div "$(G T wall_default)" "$(G A wall_default)" %.3f)"
+PREV=$OUT/summary.prev.txt
+pv() { [ -s "$PREV" ] || return 0; sed -n "s/^$1=//p" "$PREV" | tail -n 1; }   # pv KEY: the previous run's
+NOW_LINE="$(ratio "$(G A wall_default)" "$(G T wall_default)" lower) now ($(fmt "$(G A wall_default)" %.1f) s / $(fmt "$(G T wall_default)" %.1f) s, $EPOCHS epochs)"
+if [ -n "$(pv aesql_wall_default)" ]; then
+  PREV_WHEN=$(pv bench_date); [ -n "$PREV_WHEN" ] || PREV_WHEN=$(date -u -r "$PREV" '+%Y-%m-%d %H:%M UTC')
+  PREV_LINE="$(ratio "$(pv aesql_wall_default)" "$(pv torch_wall_default)" lower) in the previous run ($(fmt "$(pv aesql_wall_default)" %.1f) s / $(fmt "$(pv torch_wall_default)" %.1f) s, $(pv bench_epochs | grep . || echo "?") epochs, $PREV_WHEN)"
+else
+  PREV_LINE="no previous run's figures ($PREV)"
+fi
+out "     the tutorial's job against PyTorch, whole process, default threads: $NOW_LINE;"
+out "       $PREV_LINE"
 
 echo
 out "  2. memory: peak RSS of the whole-job process"
@@ -651,6 +851,7 @@ row "ae_scores(m, 'train'), batched" "$(fmt "$(G A score_scores)" %.0f) rows/s" 
 
 md ""
 [ -n "$(G T score_1)" ] && md "Scoring peer: PyTorch's better configuration, $TSL ($(fmt "$(G T score_default)" %.0f) rows/s with default threads, $(fmt "$(G T score_1)" %.0f) with 1 thread); chunks of 1024 rows, inference + per-row error (the fastest chunk size measured). In one pass over all 60000 rows at once, as the issue measured it, PyTorch scores $(fmt "$(G T scorewhole_default)" %.0f) rows/s."
+md "The tutorial's job against PyTorch, whole process, default threads: $NOW_LINE; $PREV_LINE."
 md "The sgemm floor is OpenBLAS alone doing the job's matrix products as dense sgemm (five per batch, plus the validation forward pass), best of $REPS runs: $(fmt "$FLOOR1" %.2f) s with 1 thread, $(fmt "$FLOOR2" %.2f) s with 2. libaesql skips the zero input pixels (MNIST is ~80% zeros), so its training can run below this dense floor."
 md ""
 md "\`ae_info()\`: \`$AE_INFO\`"
@@ -733,6 +934,74 @@ if [ -n "${O[am]:-}" ]; then
   md "One-class MNIST (a model per digit, 30 epochs, seeds $ONECLASS_SEEDS): mean AUROC $(fmt "${O[am]}" %.4f) for libaesql, $(fmt "${O[tm]}" %.4f) for PyTorch; mean within 0.003: **$(verdict "${O[gap]}" "<=" 0.003)**, every digit within 0.005: **$(verdict "${O[worst]}" "<=" 0.005)** (worst $(fmt "${O[worst]}" %.4f))."
 fi
 
+gf_cell() {  # gf_cell GFLOPS PEAK: "21.60 (22%)", the share of the peak when known
+  local p
+  [ -n "$1" ] || { echo "n/a"; return; }
+  p=$(pct "$1" "$2"); echo "$1${p:+ ($p)}"
+}
+if ! skipped deep; then
+  echo
+  out "  9. the deep model, $DEEP_LAYERS: the whole job, one process, default threads ($EPOCHS epochs, medians of $DEEP_REPS runs)"
+  [ -n "${D[a_error]}" ] && out "     libaesql: not run: ${D[a_error]}"
+  printf '  %-38s %18s %18s   %s\n' "" libaesql PyTorch "libaesql vs PyTorch"
+  md ""
+  md "The deep model, $DEEP_LAYERS (ReLU after every layer but the last), the same whole job, default threads, medians of $DEEP_REPS runs$([ -n "${D[a_error]}" ] && echo "; libaesql: not run: ${D[a_error]}"):"
+  md ""
+  md "| | libaesql | PyTorch | libaesql vs PyTorch |"
+  md "|---|---:|---:|---|"
+  na() { if [ -n "${D[a_error]}" ]; then echo "not run"; else echo "$1"; fi; }   # libaesql's cell
+  row "whole job, wall" "$(na "$(fmt "${D[a_wall]}" %.1f) s")" "$(fmt "${D[t_wall]}" %.1f) s" \
+      "$(ratio "${D[a_wall]}" "${D[t_wall]}" lower)" "target >= 3x faster: $(deep_verdict "${D[speed]}" ">=" 3)"
+  row "  of which training" "$(na "$(fmt "${D[a_train]}" %.1f) s")" "$(fmt "${D[t_train]}" %.1f) s" \
+      "$(ratio "${D[a_train]}" "${D[t_train]}" lower)"
+  row "peak RSS, whole job" "$(na "$(fmt "${D[a_rss]}" %.0f) MB")" "$(fmt "${D[t_rss]}" %.0f) MB" \
+      "$(ratio "${D[a_rss]}" "${D[t_rss]}" lower "less" "more")" "target <= 1/4 of PyTorch's: $(deep_verdict "${D[mem]}" "<=" 0.25)"
+  row "final loss / val_loss" "$(na "$(fmt "${D[a_final_loss]}" %.5f) / $(fmt "${D[a_final_val_loss]}" %.5f)")" \
+      "$(fmt "${D[t_final_loss]}" %.5f) / $(fmt "${D[t_final_val_loss]}" %.5f)" \
+      "$(ratio "${D[a_final_val_loss]}" "${D[t_final_val_loss]}" lower "lower" "higher") val_loss"
+fi
+
+echo
+TORCH_CORE=${T[blas_core]:-$(kv deep_torch_1 blas_core)}
+out "  10. achieved GFLOP/s: the flops of each training's matrix products over its training seconds"
+out "     (libaesql: its epochs' seconds, = ae_models.train_seconds; PyTorch: its train_seconds; both with the validation passes)"
+out "     CPU: $CPU ($CPU_ID), $NPROC cores; peak float32 multiply-add GFLOP/s (tests/bench/peak_flops.c, best of $REPS runs):"
+if [ -n "$PEAK_ISA" ]; then
+  out "       $(for isa in sse2 avx2 avx512 generic; do [ -n "${P[${isa}_1]:-}" ] && printf '%s %s (1 thread) / %s (%s), ' "$isa" "${P[${isa}_1]}" "${P[${isa}_$NPROC]:-?}" "$NPROC"; done | sed 's/, $//');"
+  out "       the best, $PEAK_ISA, is the 100% below: $PEAK_MT GFLOP/s for default threads, $PEAK_1 for 1 thread"
+  # each core has its own multiply-add units: a peak on N threads well under
+  # N times the 1-thread one means other processes had part of the machine
+  awk -v m="$PEAK_MT" -v o="$PEAK_1" -v n="$NPROC" 'BEGIN { exit !(n > 1 && m + 0 < 0.9 * n * o) }' \
+    && out "       (WARNING: $NPROC threads reached $(div "$PEAK_MT" "$PEAK_1")x the 1-thread peak: other processes had part of the machine; the shares below are too high)"
+else
+  out "       not measured$(skipped peak && echo " (BENCH_SKIP has peak)"); no shares of the peak"
+fi
+out "     OpenBLAS kernels: libaesql $AE_CORE ($AE_CORE_CHOSEN), PyTorch ${TORCH_CORE:-?};"
+out "       OPENBLAS_CORETYPE in the bench's environment: ${OPENBLAS_CORETYPE:-unset} (the sgemm floor runs with $CORETYPE)"
+out "     flops per epoch: forward, weight gradients, input gradients but the first layer's; validation rows forward"
+out "     only; elementwise work (bias, ReLU, loss) and Adam left out (tests/bench/flops.py):"
+for job in $GF_JOBS; do
+  [ -n "${F[${job}_layers]}" ] || continue
+  out "       $(printf '%-20s' "${F[${job}_layers]}:") libaesql $(awk -v f="${F[${job}_flops_epoch_aesql]}" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP, dense (PyTorch) $(awk -v f="${F[${job}_flops_epoch_dense]}" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP"
+done
+[ -n "${F[tutorial_nnz_train_mean]}" ] && out "       (${F[tutorial_train_rows]} rows trained, ${F[tutorial_val_rows]} validated; libaesql's first layer runs over the non-zero pixels, ${F[tutorial_nnz_train_mean]} of 784 a training row on average)"
+printf '  %-38s %18s %18s   %s\n' "GFLOP/s (share of the peak)" libaesql PyTorch "PyTorch on libaesql's count"
+md ""
+md "Achieved GFLOP/s: the flops of each training's matrix products (forward, weight and input gradients; elementwise work and Adam left out; libaesql's first layer over the non-zero pixels only, PyTorch's all dense) over its training seconds, and the share of the CPU's peak float32 multiply-add rate on as many threads ($([ -n "$PEAK_ISA" ] && echo "$PEAK_ISA, $PEAK_MT GFLOP/s on $NPROC threads, $PEAK_1 on 1, measured by \`tests/bench/peak_flops.c\`" || echo "not measured")). OpenBLAS kernels: $AE_CORE for libaesql, ${TORCH_CORE:-?} for PyTorch; OPENBLAS_CORETYPE ${OPENBLAS_CORETYPE:-unset}."
+md ""
+md "| GFLOP/s (share of the peak) | libaesql | PyTorch | PyTorch on libaesql's count |"
+md "|---|---:|---:|---:|"
+for run in $GF_RUNS; do
+  IFS=: read -r job cfg sa st pk <<< "$run"
+  if [ "$cfg" = default ]; then lbl="default threads"; else lbl="$cfg thread"; fi
+  a=$(gf_cell "${F[a_${job}_$cfg]}" "$pk")
+  [ "$job" = deep ] && [ -n "${D[a_error]}" ] && a="not run"
+  printf '  %-38s %18s %18s   %s\n' "${F[${job}_layers]:-$job}, $lbl" "$a" "$(gf_cell "${F[t_${job}_$cfg]}" "$pk")" "$(gf_cell "${F[ta_${job}_$cfg]}" "$pk")"
+  md "| ${F[${job}_layers]:-$job}, $lbl | $a | $(gf_cell "${F[t_${job}_$cfg]}" "$pk") | $(gf_cell "${F[ta_${job}_$cfg]}" "$pk") |"
+done
+out "     (PyTorch does every product dense: its own count is larger; on libaesql's count it is credited"
+out "      only with the work libaesql does, which is the rate that compares the two trainings' speed)"
+
 echo
 R=$(verdict "$(G A rss_default)" "<=" 120)
 E=$(verdict "$(div "$(G A score_error)" "$TS" %.4f)" ">=" 2)
@@ -742,11 +1011,16 @@ NOISY=$(cat "$OUT"/*.noise 2>/dev/null | awk '$1 > 10' | wc -l)
 out "  runs disturbed by other processes (> 10% of the machine): $NOISY of $RUNS"
 NP=$(verdict "${N[ratio]:-}" "<=" 1.3)
 out "  targets: peak RSS <= 120 MB: $R;  ae_error >= 2x PyTorch: $E;  ae_scores >= 1M rows/s: $B;  numpy process <= 1.3x plain: $NP"
+DS=n/a; DM=n/a
+if ! skipped deep; then
+  DS=$(deep_verdict "${D[speed]}" ">=" 3); DM=$(deep_verdict "${D[mem]}" "<=" 0.25)
+  out "           deep model >= 3x faster than PyTorch: $DS;  deep model peak RSS <= 1/4 of PyTorch's: $DM"
+fi
 out "  bench took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s; key=value figures in $SUMMARY, markdown in $MD"
 record bench_seconds $((T_END - T_START))
 md ""
 md "Runs disturbed by other processes (> 10% of the machine during the run): $NOISY of $RUNS."
 md ""
 md "Targets: whole-job peak RSS <= 120 MB: **$R**; \`ae_error\` >= 2x PyTorch's rows/s: **$E**;"
-md "\`ae_scores\` >= 1M rows/s: **$B**; training after import numpy <= 1.3x a plain process's: **$NP**. \`make bench\` took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s."
+md "\`ae_scores\` >= 1M rows/s: **$B**; training after import numpy <= 1.3x a plain process's: **$NP**; the deep model's whole job >= 3x faster than PyTorch's: **$DS**, its peak RSS <= 1/4 of PyTorch's: **$DM**. \`make bench\` took $(( (T_END - T_START) / 60 )) min $(( (T_END - T_START) % 60 )) s."
 exit 0

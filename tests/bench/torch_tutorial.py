@@ -12,6 +12,9 @@ gradients of the whole model handled by autograd and Adam.
   rows held out, as Keras does), training rows reshuffled every epoch,
   validation loss every epoch; weights initialised as Keras does (Glorot
   uniform, zero biases; --torch-init for PyTorch's own defaults).
+  --hidden 128,32: a stack, 784 -> 128 -> 32 -> 128 -> 784, the decoder
+  mirroring the encoder, ReLU after every layer but the last (the model
+  `ae_train(..., '[128, 32]')` trains); the default, 32, is the tutorial's.
 
 Then the per-class average reconstruction error on the test set (sum over the
 784 pixels of the squared error, per row; averaged per class), and a scoring
@@ -30,12 +33,25 @@ import time
 T0 = time.perf_counter()  # process_seconds counts from here (after python starts)
 
 
+def hidden_list(text):
+    """'128,32' -> [128, 32]"""
+    try:
+        widths = [int(w) for w in text.replace(" ", "").split(",")]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError("expected widths like 32 or 128,32, got %r" % text)
+    return widths
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default="data/mnist", help="directory of the IDX files")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--hidden", type=hidden_list, default=[32],
+                   help="widths of the encoder's layers, e.g. 32 (the "
+                        "tutorial) or 128,32 (784-128-32-128-784)")
     p.add_argument("--lr", type=float, default=0.001)
     p.add_argument("--validation-split", type=float, default=0.2)
     p.add_argument("--rows", type=int, default=0,
@@ -146,8 +162,13 @@ def main():
     print("load_seconds=%.3f" % (time.perf_counter() - t))
 
     # ---- model --------------------------------------------------------
-    model = nn.Sequential(nn.Linear(784, ARGS.hidden), nn.ReLU(),
-                          nn.Linear(ARGS.hidden, 784))
+    # 784 -> hidden... -> the same widths back -> 784; for --hidden 32 the
+    # modules (and so the initialisation's random draws) are the tutorial's
+    widths = [784] + ARGS.hidden + ARGS.hidden[-2::-1] + [784]
+    layers = []
+    for n_in, n_out in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])   # the output layer is linear
     if not ARGS.torch_init:
         for m in model:
             if isinstance(m, nn.Linear):
@@ -190,7 +211,8 @@ def main():
                   % (epoch, ARGS.epochs, loss, val_loss, time.perf_counter() - t_ep))
     train_seconds = time.perf_counter() - t_train
     print("epochs=%d" % ARGS.epochs)
-    print("hidden=%d" % ARGS.hidden)
+    print("hidden=%s" % ",".join(map(str, ARGS.hidden)))
+    print("layers=%s" % "-".join(map(str, widths)))
     print("train_seconds=%.3f" % train_seconds)
     print("epoch_seconds=%.4f" % (train_seconds / max(ARGS.epochs, 1)))
     if epoch_times:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/test_numpy.sh: libaesql in a Python process that imported numpy
+# tests/clients/test_numpy.sh: libaesql in a Python process that imported numpy
 # first (Debian's numpy has OpenBLAS loaded: libblas.so.3 of openblas-pthread,
 # then libopenblas.so.0). libaesql must train with an OpenBLAS of its own:
 #  - the model is a plain process's (no numpy), bit for bit;
@@ -8,7 +8,7 @@
 #  - ae_info() says the instance is private and names the host's.
 # Skipped (one "ok - ... (skipped: no numpy)" line) only when numpy is not
 # installed: the project does not need it.
-cd "$(dirname "$0")/.." || exit 2
+cd "$(dirname "$0")/../.." || exit 2
 PY=${PYTHON:-/usr/bin/python3}
 if ! "$PY" -c 'import numpy' 2>/dev/null; then
   echo "ok - numpy: training after import numpy (skipped: no numpy)"

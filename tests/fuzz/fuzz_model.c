@@ -10,14 +10,16 @@
 **
 ** The first byte of the input picks how the rest is taken:
 **   bit 0 clear  the rest is the BLOB, as it is
-**   bit 0 set    the rest is the 32-byte header followed by bytes that
-**                become the weights: the header's nparam field and the
-**                length are made to agree with its d and h (d taken
-**                modulo 97 plus 1, h modulo 70 plus 1, so that both the
-**                sparse form (2h < d) and the dense one are reached and
-**                the code layer pads to 16 units or not), each weight a
-**                small float from one byte, so that most inputs decode
-**                and reach the scoring kernels.
+**   bit 0 set    the rest is a 32-byte header whose bytes choose a
+**                consistent version-2 model, followed by bytes that become
+**                its weights: d (bytes 12-15, modulo 97 plus 1), 1 to 3
+**                encoder widths (byte 16; bytes 17-19, modulo 70 plus 1:
+**                the sparse form (2h < d) and the dense one are reached,
+**                and the code layer pads to 16 units or not), the hidden
+**                activation (byte 20), a linear or sigmoid output (byte
+**                21), the encoding (byte 22); each weight a small float
+**                from one byte, so that most inputs decode and reach the
+**                scoring kernels.
 ** The row scored: bytes of the input from the end backwards, as u8 pixels
 ** or as floats in [-2, 2) for an f32 model. The errors of every form must
 ** agree (1e-3 relative, or 1e-3 absolute near 0), and be finite, for
@@ -37,42 +39,40 @@
 
 #define FZ_WMAX 1e4
 
-static void fz_put32(unsigned char *p, uint32_t v){
-  p[0] = (unsigned char)v; p[1] = (unsigned char)(v>>8);
-  p[2] = (unsigned char)(v>>16); p[3] = (unsigned char)(v>>24);
-}
 static uint32_t fz_get32(const unsigned char *p){
   return (uint32_t)p[0] | (uint32_t)p[1]<<8 | (uint32_t)p[2]<<16 | (uint32_t)p[3]<<24;
 }
 
-/* A consistent BLOB from the header and weight bytes of a (see above). */
+/* A consistent version-2 BLOB from the header and weight bytes of a (see
+** above). */
 static unsigned char *fz_repair(const unsigned char *a, size_t n, size_t *pn){
   unsigned char hdr[AESQL_MODEL_HEADER];
-  uint32_t d, h, np, i;
+  int enc[3], width[AESQL_NET_MAX_LAYERS+1], act[AESQL_NET_MAX_LAYERS];
+  int d, k, nL, i;
+  size_t np, q;
+  aesql_net net;
   unsigned char *p;
   memset(hdr, 0, sizeof(hdr));
   memcpy(hdr, a, n<sizeof(hdr) ? n : sizeof(hdr));
-  d = fz_get32(hdr+12) % 97 + 1;
-  h = fz_get32(hdr+16) % 70 + 1;
-  np = (uint32_t)aesql_nn_nparam((int)d, (int)h);
-  p = malloc(AESQL_MODEL_HEADER + 4*(size_t)np);
-  if( !p ) return 0;
-  memcpy(p, hdr, sizeof(hdr));
-  memcpy(p, AESQL_MODEL_MAGIC, 8);   /* the terminating NUL too */
-  fz_put32(p+8, AESQL_MODEL_VERSION);
-  fz_put32(p+12, d);
-  fz_put32(p+16, h);
-  fz_put32(p+20, fz_get32(hdr+20) & 1);
-  fz_put32(p+24, np);
-  for(i=0; i<np; i++){
-    size_t k = AESQL_MODEL_HEADER + i;
-    signed char b = (signed char)(n>AESQL_MODEL_HEADER ? a[AESQL_MODEL_HEADER + k % (n - AESQL_MODEL_HEADER)] : 0);
-    float f = (float)b/64.0f;
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    fz_put32(p + AESQL_MODEL_HEADER + 4*i, u);
+  d = (int)(fz_get32(hdr+12) % 97) + 1;
+  k = hdr[16] % 3 + 1;
+  for(i=0; i<k; i++) enc[i] = hdr[17+i] % 70 + 1;
+  nL = aesql_net_mirror(d, enc, k, width);
+  for(i=0; i<nL; i++){
+    act[i] = i<nL-1 ? hdr[20] % AESQL_ACT_COUNT
+                    : (hdr[21] & 1) ? AESQL_ACT_SIGMOID : AESQL_ACT_LINEAR;
   }
-  *pn = AESQL_MODEL_HEADER + 4*(size_t)np;
+  if( aesql_net_init(&net, nL, width, act, k-1) ) return 0;
+  np = net.nParam;
+  for(q=0; q<np; q++){
+    size_t j = AESQL_MODEL_HEADER + q;
+    signed char b = (signed char)(n>AESQL_MODEL_HEADER ? a[AESQL_MODEL_HEADER + j % (n - AESQL_MODEL_HEADER)] : 0);
+    net.param[q] = (float)b/64.0f;
+  }
+  *pn = aesql_codec_size(&net);
+  p = malloc(*pn);
+  if( p ) aesql_codec_encode(&net, hdr[22] & 1, p);
+  aesql_net_free(&net);
   return p;
 }
 
@@ -115,13 +115,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size){
   if( rc==SQLITE_OK ){
     const int d = m.nn.d, h = m.nn.h, isF32 = m.dtype==AESQL_F32;
     float *work = malloc(sizeof(float)*aesql_score_work_floats(&m));
-    float *hv = malloc(sizeof(float)*(size_t)h), *y = malloc(sizeof(float)*(size_t)d);
+    float *hv = malloc(sizeof(float)*((size_t)h + m.nn.wMid + 16));
+    float *y = malloc(sizeof(float)*(size_t)d);
     unsigned char *px = malloc((size_t)d*(isF32 ? 4 : 1));
     double e0, e;
-    size_t k, np = aesql_nn_nparam(d, h);
+    size_t k, np = m.net.nParam;
     int i, isa;
     fz_check = 1;
-    for(k=0; k<np; k++) if( fabsf(m.nn.param[k])>FZ_WMAX ) fz_check = 0;
+    for(k=0; k<np; k++) if( fabsf(m.net.param[k])>FZ_WMAX ) fz_check = 0;
     for(i=0; i<d; i++){
       unsigned char b = data[(size - 1 - (size_t)i % size)];
       if( isF32 ){
@@ -142,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size){
       e = aesql_score_error_with(&m, px, work, 1, isa);
       fz_close(e, e0, "sparse error against dense");
       aesql_score_encode(&m, px, hv, work, isa);
-      aesql_score_decode(&m, hv, y, work, isa);
+      aesql_score_reconstruct(&m, px, y, work, isa);
     }
     e = aesql_score_error(&m, px, work);
     fz_close(e, e0, "aesql_score_error against dense");
@@ -151,15 +152,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size){
       double s = 0;
       for(i=0; i<d; i++){
         float x;
-        if( isF32 ) memcpy(&x, px + 4*i, 4); else x = px[i]*m.scale;
+        if( isF32 ) memcpy(&x, px + 4*i, 4); else x = aesql_u8_float[px[i]];
         s += ((double)y[i] - x)*((double)y[i] - x);
       }
       fz_close(s, e0, "sum over the reconstruction against the error");
     }
     free(work); free(hv); free(y); free(px);
   }
-  aesql_nn_free(&m.nn);
-  sqlite3_free(m.pDerived);
+  aesql_model_clear(&m);
   sqlite3_free(zErr);
   free(aRep);
   return 0;

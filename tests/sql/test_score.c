@@ -31,6 +31,7 @@
 #include "../../ext/sql/ae_model.h"
 #include "../../ext/sql/ae_score.h"
 #include "../../ext/core/ae_blas.h"
+#include "../../ext/core/ae_net.h"
 
 #define REL_TOL 1e-5
 
@@ -40,7 +41,7 @@
 ** ae_models would give it. Weights uniform in +-limit (glorot), biases
 ** in +-0.3 so that units are both active and not. */
 static aesql_model *random_model(int d, int h, int dtype, uint64_t seed){
-  aesql_nn nn;
+  aesql_net nn;
   aesql_rng r;
   aesql_model *m = sqlite3_malloc(sizeof(*m));
   char *zErr = 0;
@@ -48,12 +49,12 @@ static aesql_model *random_model(int d, int h, int dtype, uint64_t seed){
   int nBlob, i;
   memset(m, 0, sizeof(*m));
   aesql_rng_seed(&r, seed);
-  if( aesql_nn_alloc(&nn, d, h) ) return 0;
-  aesql_nn_glorot(&nn, &r);
-  for(i=0; i<h; i++) nn.b1[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
-  for(i=0; i<d; i++) nn.b2[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
+  if( aesql_net_init_dhd(&nn, d, h) ) return 0;
+  aesql_net_glorot(&nn, &r);
+  for(i=0; i<h; i++) nn.layer[0].b[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
+  for(i=0; i<d; i++) nn.layer[1].b[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
   blob = aesql_model_encode(&nn, dtype, &nBlob);
-  aesql_nn_free(&nn);
+  aesql_net_free(&nn);
   if( !blob || aesql_model_decode(blob, nBlob, m, &zErr)!=SQLITE_OK ){
     printf("# random_model: %s\n", zErr ? zErr : "out of memory");
     sqlite3_free(zErr);
@@ -107,11 +108,30 @@ static void image_floats(const aesql_model *m, const void *px, float *x){
   }
 }
 
-/* Naive error (sum of squares) of one image; code layer and output too. */
+/* Naive error (sum of squares) of one image; code layer and output too:
+** plain loops in double (the model's two layers, then its output). */
 static double naive_error(const aesql_model *m, const void *px, float *x,
                           float *hv, float *y){
+  const aesql_layer *L0 = &m->net.layer[0], *L1 = &m->net.layer[1];
+  const int d = m->nn.d, h = m->nn.h;
+  double e = 0, *a = malloc(sizeof(double)*(size_t)h);
+  int i, j, k;
   image_floats(m, px, x);
-  return aesql_nn_forward_naive(&m->nn, x, 1, hv, y) * m->nn.d;
+  for(k=0; k<h; k++){
+    double z = L0->b[k];
+    for(i=0; i<d; i++) z += (double)x[i]*L0->w[(size_t)i*h + k];
+    a[k] = aesql_act_f(L0->act, z);
+    if( hv ) hv[k] = (float)a[k];
+  }
+  for(j=0; j<d; j++){
+    double v = L1->b[j];
+    for(k=0; k<h; k++) v += a[k]*L1->w[(size_t)k*d + j];
+    v = aesql_act_f(L1->act, v);
+    y[j] = (float)v;
+    e += (v - x[j])*(v - x[j]);
+  }
+  free(a);
+  return e;
 }
 
 static double rel_err(double got, double want){
@@ -203,20 +223,22 @@ static void check_kernels(int d, int h, int dtype){
 
 static void store_model(sqlite3 *db, const char *zName, int d, int h,
                         int dtype, uint64_t seed){
-  aesql_nn nn;
+  aesql_net nn;
   aesql_rng r;
   sqlite3_stmt *st;
   void *blob;
   int nBlob, i;
   aesql_rng_seed(&r, seed);
-  aesql_nn_alloc(&nn, d, h);
-  aesql_nn_glorot(&nn, &r);
-  for(i=0; i<h; i++) nn.b1[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
-  for(i=0; i<d; i++) nn.b2[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
+  aesql_net_init_dhd(&nn, d, h);
+  aesql_net_glorot(&nn, &r);
+  for(i=0; i<h; i++) nn.layer[0].b[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
+  for(i=0; i<d; i++) nn.layer[1].b[i] = (float)(0.6*aesql_rng_uniform(&r) - 0.3);
   blob = aesql_model_encode(&nn, dtype, &nBlob);
-  aesql_nn_free(&nn);
+  aesql_net_free(&nn);
   sqlite3_exec(db, aesql_model_schema, 0, 0, 0);
-  sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO ae_models VALUES(?1, ?2, ?3, ?4, "
+  sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO ae_models(name, n_input, n_hidden, "
+                     "dtype, source, rows_train, rows_val, epochs, loss, val_loss, "
+                     "train_seconds, options, created, weights) VALUES(?1, ?2, ?3, ?4, "
                      "'test', 0, 0, 0, 0, NULL, 0, '{}', '2024-01-01 00:00:00', ?5)",
                      -1, &st, 0);
   sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC);
@@ -425,24 +447,30 @@ static void check_corrupt(sqlite3 *db){
     { "short", "substr(w, 1, 20)", "bad magic number" },
     { "empty", "x''", "bad magic number" },
     { "magic", "x'58' || substr(w, 2)", "bad magic number" },
-    { "version", "substr(w, 1, 8) || x'02000000' || substr(w, 13)",
-      "model format version 2 is not supported" },
+    { "version", "substr(w, 1, 8) || x'07000000' || substr(w, 13)",
+      "model format version 7 is not supported" },
     { "nan", "substr(w, 1, 100) || x'0000c07f' || substr(w, 105)",
       "a weight is not finite" },
     { "inf", "substr(w, 1, length(w) - 4) || x'0000807f'", "a weight is not finite" },
-    { "hidden", "substr(w, 1, 16) || x'00000100' || substr(w, 21)",
+    { "layers", "substr(w, 1, 16) || x'00000100' || substr(w, 21)",
       "inconsistent header or size" },
-    { "width", "substr(w, 1, 12) || x'ffffffff' || substr(w, 17)",
+    { "hidden", "substr(w, 1, 36) || x'00000100' || substr(w, 41)",
       "inconsistent header or size" },
-    { "dtype", "substr(w, 1, 20) || x'07000000' || substr(w, 25)",
+    { "width", "substr(w, 1, 32) || x'ffffffff' || substr(w, 37)",
       "inconsistent header or size" },
+    { "dtype", "substr(w, 1, 12) || x'07000000' || substr(w, 17)",
+      "inconsistent header or size" },
+    { "act", "substr(w, 1, 40) || x'09000000' || substr(w, 45)",
+      "activation 9 is unknown" },
     { "text", "'not a blob'", "bad magic number" },
   };
   unsigned k;
   char zName[160];
   for(k=0; k<sizeof(bad)/sizeof(bad[0]); k++){
     char *zSql = sqlite3_mprintf(
-      "INSERT OR REPLACE INTO ae_models SELECT %Q, n_input, n_hidden, dtype, source, "
+      "INSERT OR REPLACE INTO ae_models(name, n_input, n_hidden, dtype, source, "
+      "rows_train, rows_val, epochs, loss, val_loss, train_seconds, options, created, "
+      "weights) SELECT %Q, n_input, n_hidden, dtype, source, "
       "rows_train, rows_val, epochs, loss, val_loss, train_seconds, options, created, "
       "(SELECT %s FROM (SELECT weights AS w FROM ae_models WHERE name='m64')) "
       "FROM ae_models WHERE name='m64'", bad[k].zName, bad[k].zBlob);

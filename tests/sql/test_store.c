@@ -432,7 +432,7 @@ static void limits(void){
   sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 4000);
   check_sql_error("weights over the length limit: a clear error", db,
     "SELECT ae_train('t', 16, '{\"epochs\": 1, \"name\": \"long\"}')",
-    "ae_train: cannot store the model: its weights BLOB of 8544 bytes is over "
+    "ae_train: cannot store the model: its weights BLOB of 8576 bytes is over "
     "this connection's length limit (4000 bytes, SQLITE_LIMIT_LENGTH)");
   check_sql("... and nothing stored", db,
     "SELECT count(*) FROM ae_models WHERE name='long'", "0");

@@ -33,7 +33,7 @@ static double naive_vs_sql(sqlite3 *db, const char *zName, int d){
     double want = 0, got = sqlite3_column_double(st, 1), r;
     int i;
     for(i=0; i<d; i++) x[i] = (float)(p[i]/255.0);
-    aesql_nn_forward_naive(&m->nn, x, 1, 0, y);
+    aesql_net_forward_naive(&m->net, x, 1, y);
     for(i=0; i<d; i++) want += ((double)y[i]-x[i])*((double)y[i]-x[i]);
     r = fabs(got-want)/(want>1 ? want : 1);
     if( r>worst ) worst = r;
@@ -59,7 +59,7 @@ int main(void){
     "SELECT name, n_input, n_hidden, dtype, source, rows_train, rows_val, epochs, "
     "length(weights), json_extract(options,'$.seed'), json_extract(options,'$.batch_size'), "
     "loss>0, val_loss>0, train_seconds>0, created LIKE '20__-__-__ __:__:__' FROM ae_models",
-    "t_8|64|8|u8|t|400|100|5|4416|7|32|1|1|1|1");
+    "t_8|64|8|u8|t|400|100|5|4448|7|32|1|1|1|1");
   check_sql("history has one row per epoch", db,
     "SELECT count(*), min(epoch), max(epoch), sum(seconds>0) FROM ae_history WHERE model='t_8'",
     "5|1|5|5");

@@ -1,0 +1,143 @@
+/*
+** Adam (declared in ae_adam.h), whole or in pieces for threads.
+*/
+#include "ae_adam.h"
+#include "ae_mem.h"
+#include "ae_simd.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* a[0..k) = sqrt(a[0..k)), all >= 0. GCC vectorises sqrtf() only under
+** -fno-math-errno (otherwise a negative argument must reach libm's sqrtf
+** to set errno); without that flag, on x86-64, we use the SSE instruction. */
+#if defined(__x86_64__) && !defined(__NO_MATH_ERRNO__)
+# include <xmmintrin.h>
+static inline void nn_sqrt(float *a, size_t k){
+  size_t q = 0;
+  for(; q+4<=k; q+=4) _mm_storeu_ps(a+q, _mm_sqrt_ps(_mm_loadu_ps(a+q)));
+  for(; q<k; q++) a[q] = sqrtf(a[q]);
+}
+#else
+static inline void nn_sqrt(float *a, size_t k){
+  size_t q = 0;
+  int l;
+  for(; q+NN_LANES<=k; q+=NN_LANES){
+    for(l=0; l<NN_LANES; l++) a[q+l] = sqrtf(a[q+l]);
+  }
+  for(; q<k; q++) a[q] = sqrtf(a[q]);
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Adam, as Keras / TF 2 computes it (ResourceApplyAdam):
+**   m += (g - m)(1 - b1)        (= b1 m + (1 - b1) g, rounded as Keras does)
+**   v += (g^2 - v)(1 - b2)
+**   p -= lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t)/(1 - b1^t)
+** Unlike torch.optim.Adam, eps is added to sqrt(v) uncorrected; this is
+** torch's formula with eps/sqrt(1 - b2^t) in place of eps. lr_t is
+** computed in double and rounded once. */
+
+int aesql_adam_init(aesql_adam *a, size_t n, float lr, float beta1,
+                    float beta2, float eps){
+  memset(a, 0, sizeof(*a));
+  if( n > SIZE_MAX/(2*sizeof(float)) ) return 1;
+  a->m = aesql_nn_malloc(nn_round(n)*2*sizeof(float));
+  if( a->m==0 ) return 1;
+  memset(a->m, 0, nn_round(n)*2*sizeof(float));
+  a->v = a->m + nn_round(n);
+  a->n = n;
+  a->lr = lr;
+  a->beta1 = beta1;
+  a->beta2 = beta2;
+  a->eps = eps;
+  return 0;
+}
+
+void aesql_adam_free(aesql_adam *a){
+  if( a==0 ) return;
+  aesql_nn_mfree(a->m);        /* m and v are one allocation */
+  memset(a, 0, sizeof(*a));
+}
+
+/* The update runs on chunks of NN_ADAM_CHUNK parameters: the gradients
+** added up (when there are several), the moments, then the square roots
+** of v, then the parameters, so that the sums and square roots, done
+** apart, stay in L1. Parameters [i0, i1). */
+#define NN_ADAM_CHUNK 512
+NN_CLONES
+static void nn_adam(float *restrict p, float *restrict m, float *restrict v,
+                    const float *const *g, int ng, size_t i0, size_t i1,
+                    float lr_t, float c1, float c2, float eps){
+  float s[NN_ADAM_CHUNK];                /* sqrt(v) of the chunk */
+  float gs[NN_ADAM_CHUNK];               /* g[0] + ... + g[ng-1] */
+  size_t i, k;
+  int l, t;
+  for(; i0<i1; i0+=k){
+    const float *restrict gc;
+    k = i1-i0<NN_ADAM_CHUNK ? i1-i0 : NN_ADAM_CHUNK;
+    if( ng==1 ){
+      gc = g[0] + i0;
+    }else{
+      const float *restrict g0 = g[0] + i0, *restrict g1 = g[1] + i0;
+      for(i=0; i+NN_LANES<=k; i+=NN_LANES){
+        for(l=0; l<NN_LANES; l++) gs[i+l] = g0[i+l] + g1[i+l];
+      }
+      for(; i<k; i++) gs[i] = g0[i] + g1[i];
+      for(t=2; t<ng; t++){
+        const float *restrict gt = g[t] + i0;
+        for(i=0; i+NN_LANES<=k; i+=NN_LANES){
+          for(l=0; l<NN_LANES; l++) gs[i+l] += gt[i+l];
+        }
+        for(; i<k; i++) gs[i] += gt[i];
+      }
+      gc = gs;
+    }
+    for(i=0; i+NN_LANES<=k; i+=NN_LANES){
+      for(l=0; l<NN_LANES; l++){
+        float gi = gc[i+l];
+        float mi = m[i0+i+l] + (gi - m[i0+i+l])*c1;
+        float vi = v[i0+i+l] + (gi*gi - v[i0+i+l])*c2;
+        m[i0+i+l] = mi;
+        v[i0+i+l] = vi;
+        s[i+l] = vi;
+      }
+    }
+    for(; i<k; i++){
+      float gi = gc[i];
+      float mi = m[i0+i] + (gi - m[i0+i])*c1;
+      float vi = v[i0+i] + (gi*gi - v[i0+i])*c2;
+      m[i0+i] = mi;
+      v[i0+i] = vi;
+      s[i] = vi;
+    }
+    nn_sqrt(s, k);
+    for(i=0; i+NN_LANES<=k; i+=NN_LANES){
+      for(l=0; l<NN_LANES; l++){
+        p[i0+i+l] -= m[i0+i+l]*lr_t/(s[i+l] + eps);
+      }
+    }
+    for(; i<k; i++) p[i0+i] -= m[i0+i]*lr_t/(s[i] + eps);
+  }
+}
+
+float aesql_adam_next(aesql_adam *a){
+  double t;
+  a->t++;
+  t = (double)a->t;
+  return (float)(a->lr*(sqrt(1.0 - pow(a->beta2, t))/(1.0 - pow(a->beta1, t))));
+}
+
+void aesql_adam_update(const aesql_adam *a, float lr_t, float *p,
+                       const float *const *g, int ng, size_t i0, size_t i1){
+  if( i1>a->n ) i1 = a->n;
+  if( ng<1 || i0>=i1 ) return;
+  nn_adam(p, a->m, a->v, g, ng, i0, i1, lr_t, 1.0f - a->beta1,
+          1.0f - a->beta2, a->eps);
+}
+
+void aesql_adam_step(aesql_adam *a, float *p, const float *g){
+  float lr_t = aesql_adam_next(a);
+  aesql_adam_update(a, lr_t, p, &g, 1, 0, a->n);
+}

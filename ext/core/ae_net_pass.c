@@ -1,0 +1,686 @@
+/*
+** Forward and backward passes of the layer stack (declared in ae_net.h),
+** with OpenBLAS's sgemm for the products and fused elementwise sweeps for
+** the rest; the plain-loop reference they are held to is ae_net_ref.c.
+**
+** A dense layer is a pair of functions, llm.c's matmul_forward and
+** matmul_backward shape, outputs first:
+**
+**   dense_forward(out, in, L, n)             out (n x nOut) = act(in W + b)
+**   dense_backward(din, dw, db, dz, in, L, n, add)
+**                 dz (n x nOut): dL/dz, z = in W + b (the activation's
+**                 derivative already applied); dw (nIn x nOut) += in' dz,
+**                 db (nOut) += colsum(dz) (written when !add);
+**                 din (n x nIn) = dz W' (skipped when NULL)
+**
+** and the model loops over its layers. Two fast paths:
+**  - the first layer reads rows of a data set: when the data set is
+**    indexed (ae_data.h), its X W1 and X' dZ1 run over the non-zero
+**    pixels only (MNIST: 19% of them); otherwise the rows are gathered
+**    into floats for sgemm;
+**  - a linear output layer fuses its bias, the squared error and the
+**    gradient dL/dY into one sweep over the outputs.
+** Any other output activation takes the generic sweep (bias and
+** activation, then error and gradient, then the activation's
+** derivative).
+**
+** For the two-layer model this is the same sequence of operations, in the
+** same order, as libaesql 0.x's d-h-d passes: the same bits.
+**
+** Dropout (inverted, on the hidden layers' outputs, training passes
+** only): unit k of row r of layer l is kept with probability 1 - p and
+** then scaled by 1/(1 - p); the draws come from a generator seeded by
+** (the step's key, the row's position in the batch, the layer), so they
+** do not depend on the thread that runs the row. The layer keeps its
+** output before dropout (for the activation's derivative) and the mask.
+**
+** aesql_blas_load() must have succeeded before these run.
+*/
+#include "ae_net.h"
+#include "ae_blas.h"
+#include "ae_simd.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Scratch: one allocation, each array 64-byte aligned. */
+struct aesql_net_work {
+  int nLayer, max_n, d, wMax;
+  double dropout;              /* p: the rate dropped */
+  float keep;                  /* 1/(1 - p) */
+  float *A[AESQL_NET_MAX_LAYERS];    /* max_n x nOut: layer outputs
+                               ** (before dropout); the last is Y */
+  float *M[AESQL_NET_MAX_LAYERS];    /* max_n x nOut: dropout's mask
+                               ** times 1/(1 - p), hidden layers only */
+  float *Ad[AESQL_NET_MAX_LAYERS];   /* max_n x nOut: outputs after dropout */
+  float *D0, *D1;              /* max_n x wMax: gradients, ping-pong */
+  float *X;                    /* max_n x d: rows gathered, or the targets
+                               ** of the generic output sweep */
+  float *xr;                   /* d: one row of bytes as floats (nn_row) */
+  uint32_t *iota;              /* max_n: 0, 1, ..., for dense X */
+};
+
+aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
+                                   double dropout){
+  aesql_net_work *w;
+  size_t nHead = nn_round(sizeof(*w)), nTotal, nd, nMax;
+  int l, d, wMax = 0, nL = net->nLayer;
+  float *p;
+  if( max_n<=0 || nL<1 || !(dropout>=0.0 && dropout<1.0) ) return 0;
+  d = net->layer[0].nIn;
+  for(l=0; l<nL; l++){
+    if( net->layer[l].nOut>wMax ) wMax = net->layer[l].nOut;
+    if( net->layer[l].nIn>wMax ) wMax = net->layer[l].nIn;
+  }
+  nd = nn_round((size_t)max_n*d);
+  nMax = nn_round((size_t)max_n*wMax);
+  if( nMax > SIZE_MAX/64 ) return 0;
+  nTotal = nHead + 2*nMax + nd + nn_round((size_t)d) + nn_round((size_t)max_n);
+  for(l=0; l<nL; l++){
+    size_t k = nn_round((size_t)max_n*net->layer[l].nOut);
+    nTotal += k;
+    if( dropout>0.0 && l<nL-1 ) nTotal += 2*k;
+  }
+  if( nTotal > SIZE_MAX/sizeof(float) ) return 0;
+  w = aesql_nn_malloc(nTotal*sizeof(float));
+  if( w==0 ) return 0;
+  memset(w, 0, nTotal*sizeof(float));
+  w->nLayer = nL;
+  w->max_n = max_n;
+  w->d = d;
+  w->wMax = wMax;
+  w->dropout = dropout;
+  w->keep = (float)(1.0/(1.0 - dropout));
+  p = (float*)w + nHead;
+  for(l=0; l<nL; l++){
+    size_t k = nn_round((size_t)max_n*net->layer[l].nOut);
+    w->A[l] = p; p += k;
+    if( dropout>0.0 && l<nL-1 ){
+      w->M[l] = p; p += k;
+      w->Ad[l] = p; p += k;
+    }
+  }
+  w->D0 = p; p += nMax;
+  w->D1 = p; p += nMax;
+  w->X = p; p += nd;
+  w->xr = p; p += nn_round((size_t)d);
+  w->iota = (uint32_t*)p;
+  for(l=0; l<max_n; l++) w->iota[l] = (uint32_t)l;
+  return w;
+}
+
+void aesql_net_work_free(aesql_net_work *w){
+  aesql_nn_mfree(w);
+}
+
+/* Does w fit net? */
+static int net_work_fits(const aesql_net *net, const aesql_net_work *w){
+  int l;
+  if( w==0 || w->nLayer!=net->nLayer || w->d!=net->layer[0].nIn ) return 0;
+  for(l=0; l<net->nLayer; l++){
+    if( net->layer[l].nOut>w->wMax || net->layer[l].nIn>w->wMax ) return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The elementwise sweeps of the output layer. Each is one sweep over its
+** arrays; rows are contiguous. */
+
+/* The output layer of one row of pixels x; y (d) holds h W2.
+**   nn_out_loss_row: y += b2; returns sum((y - x)^2).
+**   nn_out_grad_row: for each element e = y + b2 - x, y becomes dL/dy =
+**     scale*e and gb2 (d) gets it added; returns sum(e^2).
+** The squares are summed in NN_LANES float lanes (each gets at most
+** ceil(d/16) of them), then in double. */
+NN_CLONES
+static double nn_out_loss_row(float *restrict y, const float *restrict x,
+                              const float *restrict b, int d){
+  float acc[NN_LANES] = {0};
+  double loss = 0.0;
+  int j, l;
+  for(j=0; j+NN_LANES<=d; j+=NN_LANES){
+    for(l=0; l<NN_LANES; l++){
+      float v = y[j+l] + b[j+l];
+      float e = v - x[j+l];
+      y[j+l] = v;
+      acc[l] += e*e;
+    }
+  }
+  for(; j<d; j++){
+    float v = y[j] + b[j];
+    float e = v - x[j];
+    y[j] = v;
+    acc[0] += e*e;
+  }
+  for(l=0; l<NN_LANES; l++) loss += acc[l];
+  return loss;
+}
+
+NN_CLONES
+static double nn_out_grad_row(float *restrict y, const float *restrict x,
+                              const float *restrict b, float *restrict gb,
+                              int d, float scale){
+  float acc[NN_LANES] = {0};
+  double loss = 0.0;
+  int j, l;
+  for(j=0; j+NN_LANES<=d; j+=NN_LANES){
+    for(l=0; l<NN_LANES; l++){
+      float e = y[j+l] + b[j+l] - x[j+l];
+      float g = scale*e;
+      y[j+l] = g;
+      gb[j+l] += g;
+      acc[l] += e*e;
+    }
+  }
+  for(; j<d; j++){
+    float e = y[j] + b[j] - x[j];
+    float g = scale*e;
+    y[j] = g;
+    gb[j] += g;
+    acc[0] += e*e;
+  }
+  for(l=0; l<NN_LANES; l++) loss += acc[l];
+  return loss;
+}
+
+/* Row r of a batch as floats: row r of X (n x d) when X is not NULL, else
+** data row idx[r] of x: its floats where they are, or its bytes, which
+** need an index, written as floats into xr (d floats, zero on entry and
+** on return but for the row's non-zero pixels: cheaper than converting
+** every byte). */
+static const float *nn_row(const float *X, const aesql_nn_data *x,
+                           const uint32_t *idx, int r, float *xr, int d){
+  if( X ) return X + (size_t)r*d;
+  if( x->f32 ) return x->f32 + (size_t)idx[r]*d;
+  {
+    const size_t row = idx[r];
+    const unsigned char *xb = x->u8 + row*d;
+    const uint16_t *nz = x->nz + x->nzStart[row];
+    const size_t cnt = x->nzStart[row+1] - x->nzStart[row];
+    size_t j;
+    memset(xr, 0, (size_t)d*sizeof(float));
+    for(j=0; j<cnt; j++) xr[nz[j]] = x->lut[xb[nz[j]]];
+    return xr;
+  }
+}
+
+/* Y (n x d) += b2, in place; returns sum((Y-X)^2), the targets being the
+** rows nn_row() gives. */
+static double nn_out_loss(float *Y, const float *X, const aesql_nn_data *x,
+                          const uint32_t *idx, float *xr, const float *b,
+                          int n, int d){
+  double loss = 0.0;
+  int r;
+  for(r=0; r<n; r++){
+    loss += nn_out_loss_row(Y + (size_t)r*d, nn_row(X, x, idx, r, xr, d), b, d);
+  }
+  return loss;
+}
+
+/* The output layer's backward pass fused with its bias and the loss, over
+** the rows nn_row() gives: with Y holding H W2 (n x d), Y becomes dL/dY =
+** scale*(Y + b2 - X), gb2 (d) its column sums, added to gb2 when `add`;
+** returns sum((Y + b2 - X)^2). */
+static double nn_out_grad(float *Y, const float *X, const aesql_nn_data *x,
+                          const uint32_t *idx, float *xr, const float *b,
+                          float *gb, int n, int d, float scale, int add){
+  double loss = 0.0;
+  int r;
+  if( !add ) memset(gb, 0, (size_t)d*sizeof(float));
+  for(r=0; r<n; r++){
+    loss += nn_out_grad_row(Y + (size_t)r*d, nn_row(X, x, idx, r, xr, d), b,
+                            gb, d, scale);
+  }
+  return loss;
+}
+
+/* X (n x d) = rows idx[0..n) of x, as floats. */
+NN_CLONES
+static void nn_gather(float *restrict X, const aesql_nn_data *x,
+                      const uint32_t *idx, int n){
+  const int d = x->d;
+  int r, j, l;
+  for(r=0; r<n; r++){
+    float *restrict dst = X + (size_t)r*d;
+    if( x->u8 ){
+      const unsigned char *restrict src = x->u8 + (size_t)idx[r]*d;
+      for(j=0; j+NN_LANES<=d; j+=NN_LANES){
+        for(l=0; l<NN_LANES; l++) dst[j+l] = (float)src[j+l]/255.0f;
+      }
+      for(; j<d; j++) dst[j] = (float)src[j]/255.0f;
+    }else{
+      memcpy(dst, x->f32 + (size_t)idx[r]*d, (size_t)d*sizeof(float));
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* The first layer's products over the non-zero pixels of indexed rows. */
+
+/* Prefetching for rows read in shuffled order (see nn_sparse_xw_t). */
+#define NN_PF_NEAR 4
+#define NN_PF_FAR  12
+static inline __attribute__((always_inline))
+void nn_prefetch_row(const aesql_nn_data *x, size_t row, int isU8){
+  const char *a = (const char*)(x->nz + x->nzStart[row]);
+  const char *e = (const char*)(x->nz + x->nzStart[row+1]);
+  const size_t nb = isU8 ? (size_t)x->d : 4*(size_t)x->d;
+  const char *b = isU8 ? (const char*)(x->u8 + row*x->d)
+                       : (const char*)(x->f32 + row*x->d);
+  size_t i;
+  for(; a<e; a+=64) __builtin_prefetch(a);
+  for(i=0; i<nb; i+=64) __builtin_prefetch(b + i);
+}
+
+/* H (n x h) = X W1, X being rows idx[0..n) of x: row r of H is the sum,
+** over the row's non-zero pixels i in ascending order, of x_i W1[i]; the
+** pixels at even and at odd positions of that list go to two partial
+** sums, added at the end (two chains of dependent adds rather than one,
+** for the adder's latency). Zero pixels would add exact zeros: skipping
+** them changes nothing but the time. */
+static inline __attribute__((always_inline))
+void nn_sparse_xw_t(float *restrict H, const aesql_nn_data *x, int isU8,
+                    const uint32_t *idx, int n, const float *restrict W1,
+                    int h){
+  const size_t d = (size_t)x->d;
+  int r;
+  /* The rows come in shuffled order, so each is a cache miss the hardware
+  ** cannot foresee: ask for the row index NN_PF_FAR rows ahead, and for
+  ** the row's pixels and non-zero list NN_PF_NEAR rows ahead. */
+  for(r=0; r<n && r<NN_PF_FAR; r++) __builtin_prefetch(x->nzStart + idx[r]);
+  for(r=0; r<n && r<NN_PF_NEAR; r++) nn_prefetch_row(x, idx[r], isU8);
+  for(r=0; r<n; r++){
+    const size_t row = idx[r];
+    if( r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
+    if( r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
+    const uint16_t *restrict nz = x->nz + x->nzStart[row];
+    const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
+    const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
+    const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
+    float *restrict hr = H + (size_t)r*h;
+    int j, k = 0;
+#define NN_PX(i) (isU8 ? x->lut[xb[i]] : xf[i])
+    for(; k+2*NN_LANES<=h; k+=2*NN_LANES){
+      nn_vec a0 = {0}, a1 = {0}, c0 = {0}, c1 = {0}, t;
+      for(j=0; j+1<cnt; j+=2){
+        const float *p = W1 + (size_t)nz[j]*h + k;
+        const float *q = W1 + (size_t)nz[j+1]*h + k;
+        const float u = NN_PX(nz[j]), v = NN_PX(nz[j+1]);
+        NN_VLOAD(t, p);            a0 += u*t;
+        NN_VLOAD(t, p + NN_LANES); a1 += u*t;
+        NN_VLOAD(t, q);            c0 += v*t;
+        NN_VLOAD(t, q + NN_LANES); c1 += v*t;
+      }
+      if( j<cnt ){
+        const float *p = W1 + (size_t)nz[j]*h + k;
+        const float u = NN_PX(nz[j]);
+        NN_VLOAD(t, p);            a0 += u*t;
+        NN_VLOAD(t, p + NN_LANES); a1 += u*t;
+      }
+      a0 += c0;
+      a1 += c1;
+      NN_VSTORE(hr + k, a0);
+      NN_VSTORE(hr + k + NN_LANES, a1);
+    }
+    for(; k+NN_LANES<=h; k+=NN_LANES){
+      nn_vec a0 = {0}, c0 = {0}, t;
+      for(j=0; j+1<cnt; j+=2){
+        const float u = NN_PX(nz[j]), v = NN_PX(nz[j+1]);
+        NN_VLOAD(t, W1 + (size_t)nz[j]*h + k);   a0 += u*t;
+        NN_VLOAD(t, W1 + (size_t)nz[j+1]*h + k); c0 += v*t;
+      }
+      if( j<cnt ){
+        const float u = NN_PX(nz[j]);
+        NN_VLOAD(t, W1 + (size_t)nz[j]*h + k);   a0 += u*t;
+      }
+      a0 += c0;
+      NN_VSTORE(hr + k, a0);
+    }
+    for(; k<h; k++){
+      float a0 = 0.0f, c0 = 0.0f;
+      for(j=0; j+1<cnt; j+=2){
+        a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
+        c0 += NN_PX(nz[j+1])*W1[(size_t)nz[j+1]*h + k];
+      }
+      if( j<cnt ) a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
+      hr[k] = a0 + c0;
+    }
+  }
+}
+
+/* G (d x h) = X' dH, X being rows idx[0..n) of x: G[i] is the sum over
+** the rows r, in order, that have pixel i non-zero, of x_ri dH[r]; added
+** to G when `add`. */
+static inline __attribute__((always_inline))
+void nn_sparse_xtdh_t(float *restrict G, const aesql_nn_data *x, int isU8,
+                      const uint32_t *idx, int n, const float *restrict dH,
+                      int h, int add){
+  const size_t d = (size_t)x->d;
+  int r;
+  if( !add ) memset(G, 0, d*h*sizeof(float));
+  for(r=0; r<n; r++){
+    const size_t row = idx[r];
+    const uint16_t *restrict nz = x->nz + x->nzStart[row];
+    const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
+    const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
+    const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
+    const float *restrict dh = dH + (size_t)r*h;
+    int j, k;
+    if( h==2*NN_LANES ){
+      /* the tutorial's 32 units: dH's row stays in registers */
+      nn_vec e0, e1, t;
+      NN_VLOAD(e0, dh);
+      NN_VLOAD(e1, dh + NN_LANES);
+      for(j=0; j<cnt; j++){
+        float *g = G + (size_t)nz[j]*h;
+        const float u = NN_PX(nz[j]);
+        NN_VLOAD(t, g);            t += u*e0; NN_VSTORE(g, t);
+        NN_VLOAD(t, g + NN_LANES); t += u*e1; NN_VSTORE(g + NN_LANES, t);
+      }
+      continue;
+    }
+    for(j=0; j<cnt; j++){
+      float *restrict g = G + (size_t)nz[j]*h;
+      const float u = NN_PX(nz[j]);
+      for(k=0; k+NN_LANES<=h; k+=NN_LANES){
+        nn_vec t, e;
+        NN_VLOAD(t, g + k);
+        NN_VLOAD(e, dh + k);
+        t += u*e;
+        NN_VSTORE(g + k, t);
+      }
+      for(; k<h; k++) g[k] += u*dh[k];
+    }
+  }
+#undef NN_PX
+}
+
+NN_CLONES
+static void nn_sparse_xw_f32(float *restrict H, const aesql_nn_data *x,
+                             const uint32_t *idx, int n,
+                             const float *restrict W1, int h){
+  nn_sparse_xw_t(H, x, 0, idx, n, W1, h);
+}
+NN_CLONES
+static void nn_sparse_xw_u8(float *restrict H, const aesql_nn_data *x,
+                            const uint32_t *idx, int n,
+                            const float *restrict W1, int h){
+  nn_sparse_xw_t(H, x, 1, idx, n, W1, h);
+}
+NN_CLONES
+static void nn_sparse_xtdh_f32(float *restrict G, const aesql_nn_data *x,
+                               const uint32_t *idx, int n,
+                               const float *restrict dH, int h, int add){
+  nn_sparse_xtdh_t(G, x, 0, idx, n, dH, h, add);
+}
+NN_CLONES
+static void nn_sparse_xtdh_u8(float *restrict G, const aesql_nn_data *x,
+                              const uint32_t *idx, int n,
+                              const float *restrict dH, int h, int add){
+  nn_sparse_xtdh_t(G, x, 1, idx, n, dH, h, add);
+}
+
+
+/* H (n x h) = X W1 for rows idx[0..n) of x: over the non-zero pixels when
+** x is indexed, else gathered into X (n x d) for sgemm. */
+static void nn_first_fwd(float *H, float *X, const aesql_nn_data *x,
+                         const uint32_t *idx, int n, const float *W1, int h){
+  if( x->nz==0 ){
+    nn_gather(X, x, idx, n);
+    aesql_sgemm(0, 0, n, h, x->d, 1.0f, X, x->d, W1, h, 0.0f, H, h);
+  }else if( x->u8 ){
+    nn_sparse_xw_u8(H, x, idx, n, W1, h);
+  }else{
+    nn_sparse_xw_f32(H, x, idx, n, W1, h);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Dropout */
+
+uint64_t aesql_net_drop_seed(uint64_t key, uint64_t row, int layer){
+  /* splitmix64's finaliser over a mix of the three: distinct inputs give
+  ** unrelated streams (aesql_rng_seed runs splitmix64 again). */
+  uint64_t z = key ^ (row*0x9E3779B97F4A7C15ull) ^ ((uint64_t)(layer+1)<<56);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Ad = A * M, M drawn: row r (position iFirst + r of the batch) of layer
+** l keeps each of its k units with probability 1 - p. A unit is kept when
+** its 53-bit uniform is >= p. */
+static void net_drop(aesql_net_work *w, int l, int n, int k, uint64_t key,
+                     int iFirst){
+  const double p = w->dropout;
+  const float keep = w->keep;
+  int r, j;
+  for(r=0; r<n; r++){
+    aesql_rng g;
+    float *m = w->M[l] + (size_t)r*k;
+    const float *a = w->A[l] + (size_t)r*k;
+    float *ad = w->Ad[l] + (size_t)r*k;
+    aesql_rng_seed(&g, aesql_net_drop_seed(key, (uint64_t)(iFirst + r), l));
+    for(j=0; j<k; j++){
+      m[j] = aesql_rng_uniform(&g)>=p ? keep : 0.0f;
+      ad[j] = a[j]*m[j];
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Layers */
+
+/* out (n x nOut) = act(in W + b), in (n x nIn); the first layer reads
+** rows idx[0..n) of x instead of in (gathering them into X when x has no
+** index). A linear last layer is left without its bias: the fused output
+** sweep adds it. */
+static void dense_forward(float *out, const float *in, const aesql_layer *L,
+                          int n, int isLast, const aesql_nn_data *x,
+                          const uint32_t *idx, float *X){
+  if( x ){
+    nn_first_fwd(out, X, x, idx, n, L->w, L->nOut);
+  }else{
+    aesql_sgemm(0, 0, n, L->nOut, L->nIn, 1.0f, in, L->nIn, L->w, L->nOut,
+                0.0f, out, L->nOut);
+  }
+  if( !(isLast && L->act==AESQL_ACT_LINEAR) ){
+    aesql_act_bias_forward(L->act, out, L->b, n, L->nOut);
+  }
+}
+
+/* dw (+)= in' dz and din = dz W' (when din is not NULL), dz (n x nOut);
+** db is done by the activation's backward sweep (aesql_act_backward) or
+** the fused output sweep. The first layer reads rows idx[0..n) of x: over
+** the non-zero pixels when indexed, else from X, where dense_forward
+** gathered them. */
+static void dense_backward(float *din, float *dw, const float *dz,
+                           const float *in, const aesql_layer *L, int n,
+                           int add, const aesql_nn_data *x,
+                           const uint32_t *idx, const float *X){
+  if( x && x->nz ){
+    if( x->u8 ) nn_sparse_xtdh_u8(dw, x, idx, n, dz, L->nOut, add);
+    else nn_sparse_xtdh_f32(dw, x, idx, n, dz, L->nOut, add);
+  }else{
+    aesql_sgemm(1, 0, L->nIn, L->nOut, n, 1.0f, x ? X : in, L->nIn, dz,
+                L->nOut, add ? 1.0f : 0.0f, dw, L->nOut);
+  }
+  if( din ){
+    aesql_sgemm(0, 1, n, L->nIn, L->nOut, 1.0f, dz, L->nOut, L->w, L->nOut,
+                0.0f, din, L->nIn);
+  }
+}
+
+/* The generic output sweep: Y holds act(z); the targets are the rows
+** nn_row() gives. D = scale*(Y - X), then D *= act'(z) and gb (+)= its
+** column sums. Returns sum((Y - X)^2). */
+static double net_out_grad_generic(aesql_net_work *w, const aesql_layer *L,
+                                   const float *X, const aesql_nn_data *x,
+                                   const uint32_t *idx, int n, float scale,
+                                   float *D, float *gb, int add){
+  const int d = L->nOut;
+  double loss = 0.0;
+  int r, j;
+  for(r=0; r<n; r++){
+    const float *t = nn_row(X, x, idx, r, w->xr, d);
+    const float *y = w->A[w->nLayer-1] + (size_t)r*d;
+    float *g = D + (size_t)r*d;
+    double s = 0.0;
+    for(j=0; j<d; j++){
+      float e = y[j] - t[j];
+      g[j] = scale*e;
+      s += (double)e*e;
+    }
+    loss += s;
+  }
+  aesql_act_backward(L->act, D, w->A[w->nLayer-1], gb, n, d, add);
+  return loss;
+}
+
+/* The generic loss sweep: sum((Y - X)^2), Y = act(z) done. */
+static double net_out_loss_generic(aesql_net_work *w, const float *X,
+                                   const aesql_nn_data *x, const uint32_t *idx,
+                                   int n, int d){
+  double loss = 0.0;
+  int r, j;
+  for(r=0; r<n; r++){
+    const float *t = nn_row(X, x, idx, r, w->xr, d);
+    const float *y = w->A[w->nLayer-1] + (size_t)r*d;
+    double s = 0.0;
+    for(j=0; j<d; j++){
+      float e = y[j] - t[j];
+      s += (double)e*e;
+    }
+    loss += s;
+  }
+  return loss;
+}
+
+/* ------------------------------------------------------------------ */
+/* The model */
+
+/* The forward pass of rows idx[0..n) of x, with dropout when `drop`
+** (keyed by key, the rows being positions iFirst.. of the batch); leaves each layer's output in w->A (and w->Ad), the
+** last one without its bias when linear. */
+static void net_forward_rows(const aesql_net *net, aesql_net_work *w,
+                             const aesql_nn_data *x, const uint32_t *idx,
+                             int n, int drop, uint64_t key, int iFirst){
+  const float *in = 0;
+  int l, nL = net->nLayer;
+  for(l=0; l<nL; l++){
+    const aesql_layer *L = &net->layer[l];
+    dense_forward(w->A[l], in, L, n, l==nL-1, l==0 ? x : 0, idx, w->X);
+    if( l==nL-1 ) break;
+    if( drop ){
+      net_drop(w, l, n, L->nOut, key, iFirst);
+      in = w->Ad[l];
+    }else{
+      in = w->A[l];
+    }
+  }
+}
+
+double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
+                           const aesql_nn_data *x, const uint32_t *idx,
+                           int n, int nAll, float *g, int add,
+                           uint64_t dropKey, int iFirst){
+  const int nL = net->nLayer, d = net->layer[0].nIn;
+  const aesql_layer *Lo = &net->layer[nL-1];
+  const int drop = w && w->dropout>0.0;
+  const float scale = (float)(2.0/((double)nAll*d));
+  const float *X = 0;
+  float *D, *Dn;
+  double loss;
+  int l;
+  if( n<=0 ){
+    if( !add ) memset(g, 0, net->nParam*sizeof(float));
+    return 0.0;
+  }
+  if( !net_work_fits(net, w) || n>w->max_n || n>nAll || x->d!=d ) return NAN;
+  net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst);
+  if( x->nz==0 ) X = w->X;             /* the rows, gathered by layer 0 */
+  /* The output layer: D = dL/dz, and its bias's gradient. */
+  if( Lo->act==AESQL_ACT_LINEAR ){
+    D = w->A[nL-1];                    /* in place, as 0.x did */
+    loss = nn_out_grad(D, X, x, idx, w->xr, Lo->b, g + Lo->off
+                       + (size_t)Lo->nIn*Lo->nOut, n, d, scale, add);
+  }else{
+    D = w->D0;
+    loss = net_out_grad_generic(w, Lo, X, x, idx, n, scale, D,
+                                g + Lo->off + (size_t)Lo->nIn*Lo->nOut, add);
+  }
+  /* Down the stack: layer l's weights, then the gradient of its input,
+  ** which is layer l-1's output: through dropout and the activation. */
+  for(l=nL-1; l>=0; l--){
+    const aesql_layer *L = &net->layer[l];
+    const float *inL = l==0 ? 0 : drop ? w->Ad[l-1] : w->A[l-1];
+    Dn = l==0 ? 0 : (D==w->D0 ? w->D1 : w->D0);
+    dense_backward(Dn, g + L->off, D, inL, L, n, add, l==0 ? x : 0, idx, X);
+    if( l==0 ) break;
+    {
+      const aesql_layer *P = &net->layer[l-1];
+      if( drop ){
+        size_t i, k = (size_t)n*P->nOut;
+        for(i=0; i<k; i++) Dn[i] *= w->M[l-1][i];
+      }
+      aesql_act_backward(P->act, Dn, w->A[l-1], g + P->off
+                         + (size_t)P->nIn*P->nOut, n, P->nOut, add);
+    }
+    D = Dn;
+  }
+  return loss;
+}
+
+double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
+                          const aesql_nn_data *x, const uint32_t *idx, int n){
+  const int nL = net->nLayer, d = net->layer[0].nIn;
+  const aesql_layer *Lo = &net->layer[nL-1];
+  double sse = 0.0;
+  int b;
+  if( n<=0 ) return 0.0;
+  if( !net_work_fits(net, w) || x->d!=d ) return NAN;
+  for(b=0; b<n; b+=w->max_n){
+    int k = n-b < w->max_n ? n-b : w->max_n;
+    const float *X = 0;
+    net_forward_rows(net, w, x, idx+b, k, 0, 0, 0);
+    if( x->nz==0 ) X = w->X;
+    if( Lo->act==AESQL_ACT_LINEAR ){
+      sse += nn_out_loss(w->A[nL-1], X, X ? 0 : x, idx+b, w->xr, Lo->b, k, d);
+    }else{
+      sse += net_out_loss_generic(w, X, X ? 0 : x, idx+b, k, d);
+    }
+  }
+  return sse;
+}
+
+/* Dense rows X: a data set of floats over X, unindexed, row numbers
+** 0..n-1. */
+double aesql_net_forward(const aesql_net *net, aesql_net_work *w,
+                         const float *X, int n, float *Y){
+  aesql_nn_data x;
+  double sse;
+  const int d = aesql_net_width(net);
+  if( n<=0 ) return 0.0;
+  if( !net_work_fits(net, w) || n>w->max_n ) return NAN;
+  aesql_nn_data_init(&x, d, (size_t)n, 0, X);
+  sse = aesql_net_sse_rows(net, w, &x, w->iota, n);
+  if( Y ) memcpy(Y, w->A[net->nLayer-1], sizeof(float)*(size_t)n*d);
+  return sse/((double)n*d);
+}
+
+double aesql_net_grad(const aesql_net *net, aesql_net_work *w,
+                      const float *X, int n, float *g){
+  aesql_nn_data x;
+  const int d = aesql_net_width(net);
+  if( n<=0 ){
+    memset(g, 0, net->nParam*sizeof(float));
+    return 0.0;
+  }
+  if( !net_work_fits(net, w) || n>w->max_n ) return NAN;
+  aesql_nn_data_init(&x, d, (size_t)n, 0, X);
+  return aesql_net_grad_rows(net, w, &x, w->iota, n, n, g, 0, 0, 0)
+         /((double)n*d);
+}

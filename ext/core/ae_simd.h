@@ -1,0 +1,51 @@
+/*
+** What the core's elementwise loops share: their block width and the
+** attribute that compiles a function for several instruction sets.
+**
+** The loops work on blocks of NN_LANES (16) consecutive floats with a
+** scalar tail: GCC's -O2 vectorises a loop only when its trip count is a
+** known multiple of the vector width, and never reorders a float sum, so
+** sums run in 16 explicit lanes. NN_CLONES compiles a function for
+** AVX-512, AVX2 and SSE2, the CPU's best picked at load time
+** (target_clones, an ifunc). The lanes do not depend on the vector width,
+** but the AVX-512 variant may fuse a multiply and an add (FMA), so
+** results can differ in the last bit from one CPU to another, as
+** OpenBLAS's do; on one machine they are deterministic. Internal to
+** ext/core.
+*/
+#ifndef AE_SIMD_H
+#define AE_SIMD_H
+
+#include <stddef.h>
+#include <string.h>
+
+#define NN_LANES 16   /* floats per block of the elementwise loops */
+#define NN_ALIGN 64   /* bytes: a cache line, an AVX-512 register  */
+
+/* ifuncs need GNU C on an ELF system with glibc; -DNN_CLONES= turns
+** them off (the baseline ISA only). */
+#ifndef NN_CLONES
+# if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute) \
+     && defined(__GLIBC__)
+#  if __has_attribute(target_clones)
+#   define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#  endif
+# endif
+#endif
+#ifndef NN_CLONES
+# define NN_CLONES
+#endif
+
+/* Vectors of NN_LANES floats, GCC's vector extension: one AVX-512
+** register, two AVX2 or four SSE registers in the respective clones. */
+typedef float nn_vec __attribute__((vector_size(NN_LANES*sizeof(float))));
+#define NN_VLOAD(v, p)   memcpy(&(v), (p), sizeof(nn_vec))
+#define NN_VSTORE(p, v)  memcpy((p), &(v), sizeof(nn_vec))
+
+/* Floats rounded up to a whole number of NN_ALIGN-byte lines. */
+static inline size_t nn_round(size_t nFloat){
+  size_t k = NN_ALIGN/sizeof(float);
+  return (nFloat + k - 1)/k*k;
+}
+
+#endif /* AE_SIMD_H */
