@@ -61,7 +61,7 @@ SQLITE_NEWV = 3.52.0
 SQLITE_SHA  = f6b50b0c103392af32a8be15b2b9d25959de9a00a70c3979128aafeaa5338b3f
 NEWSQL      = build/sqlite-autoconf-$(SQLITE_NEW)
 NEW_TESTS   = test_train test_score test_idx test_image test_store test_eval test_vector \
-              test_progress test_calib test_options
+              test_progress test_calib test_options test_migrate
 NOBJ        = $(SRC:ext/%.c=build/core-new/%.o)
 # SQLite's own build, not ours: none of our make's flags or variables.
 SQLITE_ENV  = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CFLAGS -u CPPFLAGS -u LDFLAGS
