@@ -2,11 +2,15 @@
 ** A database made by the release before the layer stack
 ** (tests/fixtures/v1.db: version-1 weights, ae_models without layers,
 ** activations and best_epoch, ae_history without best) keeps working:
-**  - its models load and score as that release scored them: the f32
-**    model bit for bit; the u8 model within 1e-6 relative, the one
-**    change being the rule that turns bytes into floats (b/255.0f now in
-**    scoring as in training, where that release scored with b*(1/255f):
-**    the two differ in float32 for 126 of the 256 byte values);
+**  - its models load and score as that release scored them, within 1e-6
+**    relative: the expected errors were computed on one machine (AVX2)
+**    by that release's -O2 build, and the kernels picked for another CPU
+**    (AVX-512's fused multiply-adds) or another build (ASan's -O1) round
+**    the last bits differently; for the u8 model the rule that turns
+**    bytes into floats changed too (b/255.0f now in scoring as in
+**    training, where that release scored with b*(1/255f): the two differ
+**    in float32 for 126 of the 256 byte values). Measured on the fixture's machine: f32
+**    0 (-O2) and 8e-8 (ASan), u8 2.1e-7 (the byte rule) in both;
 **  - ae_scores, the p-values of its stored calibration, ae_encode and
 **    ae_reconstruct work on it;
 **  - reading it changes nothing; the next ae_train migrates the tables in
@@ -85,12 +89,13 @@ static void check_old_models(sqlite3 *db, const char *zWhen){
   double w;
   w = worst_vs_expected(db, "v1_f32", "f32rows", 0);
   snprintf(zName, sizeof(zName), "%s: the f32 model's ae_error is the old "
-           "release's, bit for bit (200 rows)", zWhen);
-  check_report(w==0, zName, "worst relative difference %.3g", w);
+           "release's within 1e-6 relative (200 rows)", zWhen);
+  check_report(w>=0 && w<=1e-6, zName, "worst relative difference %.3g", w);
   w = worst_vs_expected(db, "v1_f32", "f32rows", 1);
   snprintf(zName, sizeof(zName), "%s: ... and its ae_scores", zWhen);
-  check_report(w==0, zName, "worst relative difference %.3g", w);
+  check_report(w>=0 && w<=1e-6, zName, "worst relative difference %.3g", w);
   w = worst_vs_expected(db, "v1_u8", "u8rows", 0);
+  printf("# %s: u8 model, worst relative difference %.3g\n", zWhen, w);
   snprintf(zName, sizeof(zName), "%s: the u8 model's ae_error is the old "
            "release's within 1e-6 relative (the byte rule)", zWhen);
   check_report(w>=0 && w<=1e-6, zName, "worst relative difference %.3g", w);
