@@ -17,6 +17,16 @@
 **                    (the encoding, the code layer, an activation) must
 **                    decode to that BLOB exactly; any other must be
 **                    refused, with *net zeroed and nothing left allocated.
+**   input transforms the flags word and the float64 offset, scale and fill
+**                    value per feature after the weights: round trips bit
+**                    for bit (with and without fill values, every
+**                    special double), the bytes by hand, and every
+**                    mutation of the header, of the table and of each
+**                    u32 of the transform (a finite offset or fill, a
+**                    finite non-zero scale decode to themselves; the rest
+**                    refused), every truncation, a trailing byte, unknown
+**                    flags, FILL without XFORM, a transform on u8 pixels;
+**                    the old decoder checks a transform and keeps none.
 **
 **   make build/tests/test_codec && build/tests/test_codec
 **   make build/asan-tests/test_codec && build/asan-tests/test_codec
@@ -188,11 +198,17 @@ static int mutate_all(const unsigned char *p, size_t n, size_t nField,
       ok = legal(net, 4*f, v[k]);
       if( ok ){
         aesql_net got;
+        aesql_xform xf;
         int dtype;
-        size_t m;
-        unsigned char *r;
-        rc = aesql_codec_decode(q, n, &got, &dtype, zErr, sizeof(zErr));
-        r = rc==AESQL_CODEC_OK ? encode(&got, dtype, &m) : 0;
+        size_t m = 0;
+        unsigned char *r = 0;
+        rc = aesql_codec_decode_xf(q, n, &got, &dtype, &xf, zErr, sizeof(zErr));
+        if( rc==AESQL_CODEC_OK ){   /* with its transform, if it has one */
+          m = aesql_codec_size_xf(&got, &xf);
+          r = m ? malloc(m) : 0;
+          if( r ) aesql_codec_encode_xf(&got, dtype, &xf, r);
+          aesql_xform_free(&xf);
+        }
         if( rc!=AESQL_CODEC_OK ){
           zBad = zErr;
         }else if( get32(q+8)==1 ){
@@ -415,6 +431,378 @@ static void check_format(void){
   CHECK("format: the bytes of version 2, little-endian, as documented",
         memcmp(got, want, sizeof(want))==0);
   aesql_net_free(&net);
+}
+
+/* ---------------------------------------------------------------- */
+/* input transforms */
+
+static uint64_t dbits(double v){ uint64_t u; memcpy(&u, &v, 8); return u; }
+static double get64(const unsigned char *p){
+  uint64_t u = (uint64_t)get32(p) | ((uint64_t)get32(p+4)<<32);
+  double v;
+  memcpy(&v, &u, 8);
+  return v;
+}
+static void put64(unsigned char *p, double v){
+  uint64_t u = dbits(v);
+  put32(p, (uint32_t)u); put32(p+4, (uint32_t)(u>>32));
+}
+
+/* A transform of d features whose values cover the awkward doubles. */
+static void fill_xform(aesql_xform *xf, uint64_t seed){
+  static const double special[] = { -0.0, 0x1p-1074, -0x1p-1074, 1.7976931348623157e308,
+                                    -1.7976931348623157e308, 0x1p-1022, 1.0/3, -1e-300 };
+  aesql_rng r;
+  int i;
+  aesql_rng_seed(&r, seed);
+  for(i=0; i<xf->d; i++){
+    xf->offset[i] = ldexp(2.0*aesql_rng_uniform(&r) - 1.0, (int)aesql_rng_below(&r, 200) - 100);
+    xf->scale[i] = ldexp(0.5 + aesql_rng_uniform(&r), (int)aesql_rng_below(&r, 200) - 100);
+    if( i%3==1 ) xf->scale[i] = -xf->scale[i];
+    if( xf->fill ) xf->fill[i] = ldexp(aesql_rng_uniform(&r) - 0.5, (int)aesql_rng_below(&r, 60));
+    if( i<(int)(sizeof(special)/sizeof(special[0])) ){
+      xf->offset[i] = special[i];
+      if( special[i]!=0 ) xf->scale[i] = special[(i+3)%8]!=0 ? special[(i+3)%8] : 2.0;
+      if( xf->fill ) xf->fill[i] = special[(i+5)%8];
+    }
+  }
+}
+
+/* "" when the transforms are the same, bit for bit. */
+static const char *xform_diff(const aesql_xform *a, const aesql_xform *b){
+  int i;
+  if( a->d!=b->d ) return "d";
+  if( (a->fill==0)!=(b->fill==0) ) return "fill or not";
+  for(i=0; i<a->d; i++){
+    if( dbits(a->offset[i])!=dbits(b->offset[i]) ) return "an offset";
+    if( dbits(a->scale[i])!=dbits(b->scale[i]) ) return "a scale";
+    if( a->fill && dbits(a->fill[i])!=dbits(b->fill[i]) ) return "a fill value";
+  }
+  return "";
+}
+
+static unsigned char *encode_xf(const aesql_net *net, int dtype,
+                                const aesql_xform *xf, size_t *pn){
+  size_t n = aesql_codec_size_xf(net, xf);
+  unsigned char *p = n ? malloc(n) : 0;
+  if( p ) aesql_codec_encode_xf(net, dtype, xf, p);
+  *pn = p ? n : 0;
+  return p;
+}
+
+/* Decodes q (n bytes) that must decode, with its transform, and encode
+** back to exactly q. "" when it does. */
+static const char *decodes_to_itself(const unsigned char *q, size_t n){
+  static char zErr[200];
+  aesql_net got;
+  aesql_xform xf;
+  int dtype, rc;
+  size_t m;
+  unsigned char *r;
+  const char *zBad = "";
+  rc = aesql_codec_decode_xf(q, n, &got, &dtype, &xf, zErr, sizeof(zErr));
+  if( rc!=AESQL_CODEC_OK ) return zErr;
+  r = encode_xf(&got, dtype, &xf, &m);
+  if( !r || m!=n || memcmp(r, q, n)!=0 ) zBad = "does not encode to itself";
+  free(r);
+  aesql_net_free(&got);
+  aesql_xform_free(&xf);
+  return zBad;
+}
+
+/* A BLOB with a transform that must be refused by both decoders, *xf
+** zeroed too. "" when it is. */
+static const char *refused_xf(const unsigned char *p, size_t n, char *zErr,
+                              size_t nErr){
+  aesql_net net;
+  aesql_xform xf;
+  static const aesql_xform zero;
+  int rc, dtype = -7;
+  long nLive = mc.nLive;
+  const char *zBad = refused(p, n, &rc, zErr, nErr);
+  if( zBad[0] ) return zBad;
+  memset(&xf, 0x5a, sizeof(xf));
+  rc = aesql_codec_decode_xf(p, n, &net, &dtype, &xf, zErr, nErr);
+  if( rc==AESQL_CODEC_OK ){ aesql_net_free(&net); aesql_xform_free(&xf); return "accepted"; }
+  if( memcmp(&xf, &zero, sizeof(zero))!=0 ) return "*xf not zeroed";
+  if( !net_is_zero(&net) || dtype!=-7 ) return "*net or *pDtype written";
+  if( mc.nLive!=nLive ) return "a block leaked";
+  return "";
+}
+
+/* Whether value v of the u32 at offset off is legal in a BLOB with a
+** transform: as v2_legal, but for the encoding (a transform needs f32). */
+static int v2x_legal(const aesql_net *net, size_t off, uint32_t v){
+  if( off==12 ) return 0;
+  return v2_legal(net, off, v);
+}
+
+/* Every single-u32 mutation of the transform at offset x0 of BLOB p (n
+** bytes, d features, fill values or not): legal when the double it makes
+** is finite (and, for a scale, not 0); a legal one decodes to itself. */
+static int mutate_xform(const unsigned char *p, size_t n, size_t x0, int d,
+                        int hasFill, int *pnTried, char *zWhy, size_t nWhy){
+  unsigned char *q = malloc(n);
+  size_t f, nWord = (size_t)d*(hasFill ? 6 : 4);
+  int nFail = 0, nTried = 0;
+  memcpy(q, p, n);
+  for(f=0; f<nWord; f++){
+    size_t off = x0 + 4*f, dbl = x0 + 8*(f/2);
+    int isScale = (size_t)(dbl - x0) < 16*(size_t)d && ((dbl - x0)/8)%2==1;
+    uint32_t w = get32(p + off), v[5+32];
+    int k;
+    v[0] = 0; v[1] = 1; v[2] = w + 1; v[3] = 0x7fffffff; v[4] = 0xffffffff;
+    for(k=0; k<32; k++) v[5+k] = w ^ ((uint32_t)1<<k);
+    for(k=0; k<5+32; k++){
+      char zErr[200];
+      const char *zBad;
+      double x;
+      int ok;
+      if( v[k]==w ) continue;
+      put32(q + off, v[k]);
+      nTried++;
+      x = get64(q + dbl);
+      ok = isfinite(x) && !(isScale && x==0.0);
+      zBad = ok ? decodes_to_itself(q, n) : refused_xf(q, n, zErr, sizeof(zErr));
+      if( zBad[0] && nFail++==0 ){
+        snprintf(zWhy, nWhy, "offset %zu = 0x%x (%s): %s", off, v[k],
+                 ok ? "legal" : "illegal", zBad);
+      }
+      put32(q + off, w);
+    }
+  }
+  free(q);
+  *pnTried = nTried;
+  return nFail;
+}
+
+static void check_xform_net(const char *zName, aesql_net *net, int hasFill){
+  char zCheck[300], zWhy[300] = "", zErr[200];
+  const int d = net->layer[0].nIn;
+  size_t n, want, x0 = AESQL_MODEL_HEADER + 16*(size_t)net->nLayer + 4*net->nParam;
+  aesql_xform xf, got;
+  aesql_net gnet;
+  unsigned char *p;
+  int rc, dt = -1, i, ok;
+
+  if( aesql_xform_init(&xf, d, hasFill) ){ CHECK("aesql_xform_init", 0); return; }
+  fill_xform(&xf, 77u + (unsigned)d);
+  want = x0 + (size_t)d*(hasFill ? 24 : 16);
+  snprintf(zCheck, sizeof(zCheck), "%s: size is header + table + weights + transform", zName);
+  CHECK(zCheck, aesql_codec_size_xf(net, &xf)==want);
+  p = encode_xf(net, AESQL_F32, &xf, &n);
+  if( !p ){ CHECK(zCheck, 0); aesql_xform_free(&xf); return; }
+  snprintf(zCheck, sizeof(zCheck), "%s: flags %d, then the float64 values after the weights", zName,
+           hasFill ? 3 : 1);
+  ok = get32(p+28)==(uint32_t)(hasFill ? 3 : 1);
+  for(i=0; i<d; i++){
+    ok = ok && dbits(get64(p + x0 + 16*(size_t)i))==dbits(xf.offset[i])
+            && dbits(get64(p + x0 + 16*(size_t)i + 8))==dbits(xf.scale[i]);
+    if( hasFill ) ok = ok && dbits(get64(p + x0 + 16*(size_t)d + 8*(size_t)i))==dbits(xf.fill[i]);
+  }
+  CHECK(zCheck, ok);
+
+  mc_reset(~0ULL);
+  rc = aesql_codec_decode_xf(p, n, &gnet, &dt, &got, zErr, sizeof(zErr));
+  snprintf(zCheck, sizeof(zCheck), "%s: decodes, the transform too", zName);
+  check_report(rc==AESQL_CODEC_OK, zCheck, "rc %d: %s", rc, zErr);
+  if( rc==AESQL_CODEC_OK ){
+    const char *zDiff = xform_diff(&xf, &got);
+    snprintf(zCheck, sizeof(zCheck), "%s: the same transform, every double's bits", zName);
+    check_report(zDiff[0]==0, zCheck, "%s differs", zDiff);
+    snprintf(zCheck, sizeof(zCheck), "%s: the same net", zName);
+    CHECK(zCheck, net_diff(net, &gnet)[0]==0 && dt==AESQL_F32);
+    snprintf(zCheck, sizeof(zCheck), "%s: two allocations, parameters and transform", zName);
+    CHECK(zCheck, mc.nCall==2 && mc.nMax < n + 256);
+    snprintf(zCheck, sizeof(zCheck), "%s: re-encodes to the same bytes", zName);
+    CHECK(zCheck, decodes_to_itself(p, n)[0]==0);
+    aesql_net_free(&gnet);
+    aesql_xform_free(&got);
+  }
+  /* The decoder without a transform: the net, checked, and no more. */
+  mc_reset(~0ULL);
+  rc = aesql_codec_decode(p, n, &gnet, &dt, zErr, sizeof(zErr));
+  snprintf(zCheck, sizeof(zCheck), "%s: aesql_codec_decode reads the net, keeps no transform", zName);
+  CHECK(zCheck, rc==AESQL_CODEC_OK && mc.nCall==1 && net_diff(net, &gnet)[0]==0);
+  if( rc==AESQL_CODEC_OK ) aesql_net_free(&gnet);
+
+  {
+    int nTried = 0;
+    size_t nField = (AESQL_MODEL_HEADER + 16*(size_t)net->nLayer)/4;
+    int nFail = mutate_all(p, n, nField, v2x_legal, net, &nTried, zWhy, sizeof(zWhy));
+    snprintf(zCheck, sizeof(zCheck), "%s: %d mutations of header and layer "
+             "table: legal ones decode, others refused", zName, nTried);
+    check_report(nFail==0, zCheck, "%d failed, first %s", nFail, zWhy);
+  }
+  {
+    int nTried = 0;
+    int nFail = mutate_xform(p, n, x0, d, hasFill, &nTried, zWhy, sizeof(zWhy));
+    snprintf(zCheck, sizeof(zCheck), "%s: %d mutations of the transform: finite "
+             "values (non-zero scales) decode to themselves, others refused", zName, nTried);
+    check_report(nFail==0, zCheck, "%d failed, first %s", nFail, zWhy);
+  }
+  {
+    int nFail = truncate_all(p, n, zWhy, sizeof(zWhy));
+    snprintf(zCheck, sizeof(zCheck), "%s: every truncation (%zu) refused", zName, n);
+    check_report(nFail==0, zCheck, "%d failed, first %s", nFail, zWhy);
+  }
+  {
+    unsigned char *q = malloc(n+1);
+    const char *zBad;
+    memcpy(q, p, n);
+    q[n] = 0;
+    zBad = refused_xf(q, n+1, zErr, sizeof(zErr));
+    snprintf(zCheck, sizeof(zCheck), "%s: a trailing byte refused", zName);
+    check_report(zBad[0]==0 && strcmp(zErr, "corrupt model weights "
+                 "(inconsistent header or size)")==0, zCheck, "%s (%s)", zBad, zErr);
+    free(q);
+  }
+  {
+    /* The messages: a NaN offset, an infinite scale, a zero scale (and
+    ** -0), a NaN fill value. */
+    static const struct { int rec; int at; double v; const char *zWant; } bad[] = {
+      { 0, 0, NAN, "input transform: the offset of feature 1 is not finite" },
+      { 0, 8, INFINITY, "input transform: the scale of feature 1 is not finite" },
+      { 1, 8, 0.0, "input transform: the scale of feature 2 is 0" },
+      { 1, 8, -0.0, "input transform: the scale of feature 2 is 0" },
+      { -1, 0, NAN, "input transform: the fill value of feature 1 is not finite" },
+    };
+    unsigned k;
+    int nFail = 0;
+    for(k=0; k<sizeof(bad)/sizeof(bad[0]); k++){
+      size_t at;
+      double keep;
+      const char *zBad;
+      if( bad[k].rec<0 && !hasFill ) continue;
+      if( bad[k].rec>=d ) continue;
+      at = bad[k].rec<0 ? x0 + 16*(size_t)d : x0 + 16*(size_t)bad[k].rec + bad[k].at;
+      keep = get64(p + at);
+      put64(p + at, bad[k].v);
+      zBad = refused_xf(p, n, zErr, sizeof(zErr));
+      if( zBad[0]==0 && !strstr(zErr, bad[k].zWant) ) zBad = zErr;
+      if( zBad[0] && nFail++==0 ) snprintf(zWhy, sizeof(zWhy), "%s: %s", bad[k].zWant, zBad);
+      put64(p + at, keep);
+    }
+    snprintf(zCheck, sizeof(zCheck), "%s: non-finite values and zero scales refused, named", zName);
+    check_report(nFail==0, zCheck, "%d failed, first %s", nFail, zWhy);
+  }
+  {
+    const char *zBad;
+    put32(p+12, AESQL_U8);
+    zBad = refused_xf(p, n, zErr, sizeof(zErr));
+    snprintf(zCheck, sizeof(zCheck), "%s: a transform on u8 pixels refused", zName);
+    check_report(zBad[0]==0 && strstr(zErr, "an input transform on a model of u8 pixels"),
+                 zCheck, "%s (%s)", zBad, zErr);
+    put32(p+12, AESQL_F32);
+    put32(p+28, 4 | (hasFill ? 3 : 1));
+    zBad = refused_xf(p, n, zErr, sizeof(zErr));
+    snprintf(zCheck, sizeof(zCheck), "%s: an unknown flag refused", zName);
+    check_report(zBad[0]==0 && strstr(zErr, "flags 0x"), zCheck, "%s (%s)", zBad, zErr);
+    put32(p+28, hasFill ? 3 : 1);
+  }
+  free(p);
+  aesql_xform_free(&xf);
+}
+
+static void check_xforms(void){
+  static const struct {
+    const char *zName;
+    int nLayer, iCode;
+    int width[AESQL_NET_MAX_LAYERS+1], act[AESQL_NET_MAX_LAYERS];
+  } nets[] = {
+    { "transform: 1 layer 1 -> 1", 1, 0, {1, 1}, {AESQL_ACT_LINEAR} },
+    { "transform: 2 layers 5 -> 2 -> 5", 2, 0, {5, 2, 5}, {AESQL_ACT_RELU, AESQL_ACT_LINEAR} },
+    { "transform: 4 layers 30 -> 16 -> 8 -> 16 -> 30", 4, 1, {30, 16, 8, 16, 30},
+      {AESQL_ACT_ELU, AESQL_ACT_TANH, AESQL_ACT_RELU, AESQL_ACT_LINEAR} },
+  };
+  unsigned k;
+  int fill;
+  aesql_net net;
+  for(k=0; k<sizeof(nets)/sizeof(nets[0]); k++){
+    if( aesql_net_init(&net, nets[k].nLayer, nets[k].width, nets[k].act, nets[k].iCode) ){
+      check_report(0, nets[k].zName, "aesql_net_init failed");
+      continue;
+    }
+    fill_params(&net, 500 + k);
+    for(fill=0; fill<2; fill++){
+      char z[120];
+      snprintf(z, sizeof(z), "%s%s", nets[k].zName, fill ? ", fill values" : "");
+      check_xform_net(z, &net, fill);
+    }
+    aesql_net_free(&net);
+  }
+  /* No transform (NULL or d 0): today's bytes, flags 0. */
+  {
+    const int width[3] = { 3, 2, 3 }, act[2] = { AESQL_ACT_RELU, AESQL_ACT_LINEAR };
+    aesql_xform none;
+    size_t n1, n2;
+    unsigned char *p1, *p2;
+    memset(&none, 0, sizeof(none));
+    aesql_net_init(&net, 2, width, act, 0);
+    fill_params(&net, 3);
+    p1 = encode(&net, AESQL_F32, &n1);
+    p2 = encode_xf(&net, AESQL_F32, &none, &n2);
+    CHECK("transform: none (d 0) writes the bytes of no transform, flags 0",
+          p1 && p2 && n1==n2 && memcmp(p1, p2, n1)==0 && get32(p1+28)==0);
+    {
+      aesql_net got;
+      aesql_xform xf;
+      char zErr[200];
+      int dt, rc = aesql_codec_decode_xf(p1, n1, &got, &dt, &xf, zErr, sizeof(zErr));
+      CHECK("transform: a BLOB without one decodes with xf->d 0",
+            rc==AESQL_CODEC_OK && xf.d==0 && xf.offset==0 && xf.fill==0);
+      if( rc==AESQL_CODEC_OK ) aesql_net_free(&got);
+    }
+    {
+      aesql_xform wrong;
+      aesql_xform_init(&wrong, 4, 0);
+      CHECK("transform: of another width than the input's: size 0",
+            aesql_codec_size_xf(&net, &wrong)==0);
+      aesql_xform_free(&wrong);
+    }
+    /* FILL without XFORM, on a BLOB whose length would fit a transform
+    ** of fill values alone. */
+    {
+      unsigned char *q = malloc(n1 + 8*3);
+      char zErr[200];
+      const char *zBad;
+      memcpy(q, p1, n1);
+      memset(q + n1, 0, 8*3);
+      put32(q+28, AESQL_CODEC_FILL);
+      zBad = refused_xf(q, n1 + 8*3, zErr, sizeof(zErr));
+      check_report(zBad[0]==0 && strstr(zErr, "flags 0x2"), "transform: FILL without "
+                   "XFORM refused", "%s (%s)", zBad, zErr);
+      free(q);
+    }
+    free(p1); free(p2);
+    aesql_net_free(&net);
+  }
+  /* The bytes, by hand: 1 -> 1 linear, f32, weights 0.5 and -1, offset
+  ** 2.5, scale 0.25, fill -3. */
+  {
+    static const unsigned char want[32 + 16 + 8 + 16 + 8] = {
+      'A','E','S','Q','L','A','E',0,  2,0,0,0,  1,0,0,0,
+      1,0,0,0,  0,0,0,0,  2,0,0,0,  3,0,0,0,                 /* flags 3 */
+      1,0,0,0,  1,0,0,0,  0,0,0,0,  0,0,0,0,
+      0x00,0x00,0x00,0x3f,  0x00,0x00,0x80,0xbf,             /* 0.5, -1 */
+      0,0,0,0,0,0,0x04,0x40,  0,0,0,0,0,0,0xd0,0x3f,         /* 2.5, 0.25 */
+      0,0,0,0,0,0,0x08,0xc0,                                 /* -3 */
+    };
+    const int width[2] = { 1, 1 }, act[1] = { AESQL_ACT_LINEAR };
+    aesql_xform xf;
+    unsigned char got[sizeof(want)];
+    aesql_net_init(&net, 1, width, act, 0);
+    net.param[0] = 0.5f; net.param[1] = -1.0f;
+    aesql_xform_init(&xf, 1, 1);
+    xf.offset[0] = 2.5; xf.scale[0] = 0.25; xf.fill[0] = -3;
+    CHECK("transform format: 80 bytes", aesql_codec_size_xf(&net, &xf)==sizeof(want));
+    memset(got, 0xee, sizeof(got));
+    aesql_codec_encode_xf(&net, AESQL_F32, &xf, got);
+    CHECK("transform format: the float64 values little-endian after the weights",
+          memcmp(got, want, sizeof(want))==0);
+    aesql_xform_free(&xf);
+    aesql_net_free(&net);
+  }
 }
 
 /* ---------------------------------------------------------------- */
@@ -741,6 +1129,7 @@ int main(void){
   check_sizes();
   check_messages();
   check_size_limit();
+  check_xforms();
   CHECK("every block freed", mc.nLive==0);
   aesql_nn_config_mem(0, 0);
   return check_done();
