@@ -10,7 +10,8 @@
 **   flagged at false-alarm rate RATE (0 < RATE < 1; default: the rate the
 **   model was trained with, option false_alarm_rate).
 ** ae_calibrate(MODEL, SOURCE) -> INTEGER: scores SOURCE's rows (a table,
-**   view or SELECT with a pixels column, as ae_train reads) with MODEL
+**   view or SELECT with a pixels column, as ae_train reads, or with the
+**   columns of a model of numeric columns, by name, as ae_scores reads) with MODEL
 **   and makes their errors its calibration, replacing the held-out rows';
 **   returns how many. DIRECTONLY: it writes, and runs the SQL it is given.
 **
@@ -21,6 +22,7 @@
 #include "ae_score.h"
 #include "ae_source.h"
 #include "ae_store.h"
+#include "ae_columns.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -234,7 +236,8 @@ static void ae_calibrate_func(sqlite3_context *ctx, int argc, sqlite3_value **ar
   float *work = 0;
   sqlite3_int64 n = 0, nAlloc = 0;
   size_t rowBytes;
-  int rc, exists = 0;
+  float *row = 0;
+  int rc, exists = 0, reported = 0;
   (void)argc;
   memset(&old, 0, sizeof(old));
   if( sqlite3_value_type(argv[0])!=SQLITE_TEXT || !zName
@@ -257,15 +260,42 @@ static void ae_calibrate_func(sqlite3_context *ctx, int argc, sqlite3_value **ar
     if( rc==SQLITE_NOTFOUND ){ sqlite3_free(zErr); zErr = 0; rc = SQLITE_OK; }
     aesql_calib_clear(&old);
   }
-  if( rc==SQLITE_OK ) rc = aesql_source_prepare(db, zSource, 0, &pSrc, 0, 0, &zErr);
+  if( rc==SQLITE_OK ){
+    /* The pixels, or a model of numeric columns' columns, by name. */
+    aesql_source src;
+    rc = aesql_source_open(db, zSource, m->nFeature>0 ? AESQL_SOURCE_NAMED
+                           : AESQL_SOURCE_PIXELS, 0, m->nFeature, m->azFeature,
+                           &src, &zErr);
+    pSrc = src.pStmt;
+    src.pStmt = 0;
+    aesql_source_close(&src);
+  }
   if( rc!=SQLITE_OK ) goto done;
   rowBytes = (size_t)m->nn.d*aesql_dtype_size(m->dtype);
   work = sqlite3_malloc64(sizeof(float)*aesql_score_work_floats(m));
+  if( aesql_cols_model(m) ){
+    row = sqlite3_malloc64(sizeof(float)*(size_t)m->nn.d);
+    if( !row ){ rc = SQLITE_NOMEM; goto done; }
+  }
   if( !work ){ rc = SQLITE_NOMEM; goto done; }
   while( (rc = sqlite3_step(pSrc))==SQLITE_ROW ){
     int t = sqlite3_column_type(pSrc, 0);
     const void *px = t==SQLITE_BLOB ? sqlite3_column_blob(pSrc, 0) : 0;
     int nb = sqlite3_column_bytes(pSrc, 0), iBad;
+    if( aesql_cols_model(m) && (m->nFeature>0 || (px && (size_t)nb==rowBytes
+                                && !aesql_score_nonfinite(m, px))) ){
+      /* Read as ae_scores reads it: the columns, or a vector, transformed;
+      ** the message names its cell and comes whole. */
+      char *z = 0;
+      if( m->nFeature>0 ? aesql_cols_stmt(m, pSrc, 0, n+1, "ae_calibrate", row, &z)
+                        : aesql_cols_vector(m, px, "ae_calibrate", row, 0, &z) ){
+        if( z ){ sqlite3_result_error(ctx, z, -1); sqlite3_free(z); reported = 1; }
+        rc = z ? SQLITE_ERROR : SQLITE_NOMEM;
+        goto done;
+      }
+      px = row;
+      nb = (int)rowBytes;
+    }
     if( !px || (size_t)nb!=rowBytes ){
       zErr = sqlite3_mprintf("row %lld of the source has %s pixels; model '%s' "
           "takes BLOBs of %d bytes", n+1, t==SQLITE_BLOB ? "a wrong number of"
@@ -311,8 +341,9 @@ static void ae_calibrate_func(sqlite3_context *ctx, int argc, sqlite3_value **ar
   if( rc==SQLITE_OK ) sqlite3_result_int64(ctx, n);
 
 done:
-  if( rc!=SQLITE_OK ) calib_error(ctx, "ae_calibrate", rc, zErr, db);
+  if( rc!=SQLITE_OK && !reported ) calib_error(ctx, "ae_calibrate", rc, zErr, db);
   sqlite3_finalize(pSrc);
+  sqlite3_free(row);
   sqlite3_free(work);
   sqlite3_free(err);
   aesql_model_free(m);

@@ -11,7 +11,7 @@
 const char aesql_model_schema[] =
   "CREATE TABLE IF NOT EXISTS main.ae_models(\n"
   "  name TEXT PRIMARY KEY,      -- what ae_error() and friends take\n"
-  "  n_input INTEGER NOT NULL,   -- pixels per image\n"
+  "  n_input INTEGER NOT NULL,   -- pixels per image, or features per row\n"
   "  n_hidden INTEGER NOT NULL,  -- units of the code layer\n"
   "  dtype TEXT NOT NULL,        -- pixel encoding: 'u8' or 'f32'\n"
   "  source TEXT NOT NULL,       -- the table or query trained on\n"
@@ -26,7 +26,9 @@ const char aesql_model_schema[] =
   "  weights BLOB NOT NULL,      -- versioned format, see ext/core/ae_codec.h\n"
   "  layers TEXT,                -- JSON: the widths, e.g. [784,128,32,128,784]\n"
   "  activations TEXT,           -- JSON: each layer's, e.g. [\"relu\",\"linear\"]\n"
-  "  best_epoch INTEGER          -- lowest val_loss (early stopping's rule)\n"
+  "  best_epoch INTEGER,         -- lowest val_loss (early stopping's rule)\n"
+  "  features TEXT               -- JSON: the names of the columns read, in\n"
+  "                              -- order; NULL for a model of pixels\n"
   ");\n"
   "CREATE TABLE IF NOT EXISTS main.ae_history(\n"
   "  model TEXT NOT NULL,\n"
@@ -76,6 +78,13 @@ int aesql_model_migrate(sqlite3 *db, char **pzErr){
       "UPDATE main.ae_models SET layers = json_array(n_input, n_hidden, n_input),"
       " activations = '[\"relu\",\"linear\"]' WHERE layers IS NULL;", 0, 0, 0);
   }
+  /* Models of the releases before the models of numeric columns are all
+  ** models of pixels: features NULL. */
+  if( rc==SQLITE_OK ) rc = model_has_column(db, "ae_models", "features", &has);
+  if( rc==SQLITE_OK && !has ){
+    rc = sqlite3_exec(db, "ALTER TABLE main.ae_models ADD COLUMN features TEXT",
+                      0, 0, 0);
+  }
   if( rc==SQLITE_OK ) rc = model_has_column(db, "ae_history", "best", &has);
   if( rc==SQLITE_OK && !has ){
     rc = sqlite3_exec(db, "ALTER TABLE main.ae_history ADD COLUMN best INTEGER",
@@ -88,12 +97,16 @@ int aesql_dtype_size(int dtype){ return dtype==AESQL_F32 ? 4 : 1; }
 const char *aesql_dtype_name(int dtype){ return dtype==AESQL_F32 ? "f32" : "u8"; }
 
 void *aesql_model_encode(const aesql_net *net, int dtype, int *pnByte){
-  size_t n = aesql_codec_size(net);
+  return aesql_model_encode_xf(net, dtype, 0, pnByte);
+}
+void *aesql_model_encode_xf(const aesql_net *net, int dtype,
+                            const aesql_xform *xf, int *pnByte){
+  size_t n = aesql_codec_size_xf(net, xf);
   void *p;
   if( n==0 ) return 0;
   p = sqlite3_malloc64(n);
   if( !p ) return 0;
-  aesql_codec_encode(net, dtype, p);
+  aesql_codec_encode_xf(net, dtype, xf, p);
   *pnByte = (int)n;
   return p;
 }
@@ -184,8 +197,8 @@ static int model_derive(aesql_model *pm){
 int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
                        char **pzErr){
   char zErr[200];
-  int rc = aesql_codec_decode(pBlob, nBlob<0 ? 0 : (size_t)nBlob, &pm->net,
-                              &pm->dtype, zErr, sizeof(zErr));
+  int rc = aesql_codec_decode_xf(pBlob, nBlob<0 ? 0 : (size_t)nBlob, &pm->net,
+                                 &pm->dtype, &pm->xf, zErr, sizeof(zErr));
   if( rc==AESQL_CODEC_NOMEM ) return SQLITE_NOMEM;
   if( rc!=AESQL_CODEC_OK ){
     *pzErr = sqlite3_mprintf("%s", zErr);
@@ -197,6 +210,7 @@ int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
   if( pm->net.nLayer<2
    || pm->net.layer[pm->net.nLayer-1].nIn!=pm->net.layer[0].nOut ){
     aesql_net_free(&pm->net);
+    aesql_xform_free(&pm->xf);
     *pzErr = sqlite3_mprintf("corrupt model weights (a model needs two layers "
                              "at least, the last as wide as the first one's output)");
     return SQLITE_CORRUPT;
@@ -206,7 +220,13 @@ int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
 }
 
 void aesql_model_clear(aesql_model *pm){
+  int i;
   aesql_net_free(&pm->net);
+  aesql_xform_free(&pm->xf);
+  for(i=0; i<pm->nFeature; i++) sqlite3_free(pm->azFeature[i]);
+  sqlite3_free(pm->azFeature);
+  pm->azFeature = 0;
+  pm->nFeature = 0;
   sqlite3_free(pm->pDerived);
   pm->pDerived = 0;
   pm->w12 = 0;
@@ -220,11 +240,65 @@ void aesql_model_free(aesql_model *pm){
   sqlite3_free(pm);
 }
 
+/* Reads zJson, the model's features column, into pm->azFeature: a JSON
+** array of pm->nn.d non-empty names, for an f32 model. The column comes
+** from a database anyone may have written: every part is checked.
+** SQLITE_OK, SQLITE_NOMEM, SQLite's error, or SQLITE_CORRUPT with *pzErr. */
+static int model_features(sqlite3 *db, aesql_model *pm, const char *zJson,
+                          char **pzErr){
+  sqlite3_stmt *st = 0;
+  const int d = pm->nn.d;
+  int rc, n = 0, bad = 0;
+  rc = sqlite3_prepare_v2(db, "SELECT json_valid(?1) AND json_type(?1)='array' "
+                          "AND json_array_length(?1)=?2", -1, &st, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(st, 1, zJson, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, d);
+    rc = sqlite3_step(st);
+    if( rc==SQLITE_ROW ){ bad = !sqlite3_column_int(st, 0); rc = SQLITE_OK; }
+  }
+  sqlite3_finalize(st);
+  st = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  if( !bad && pm->dtype!=AESQL_F32 ) bad = 2;
+  if( !bad ){
+    pm->azFeature = sqlite3_malloc64(sizeof(char*)*(size_t)d);
+    if( !pm->azFeature ) return SQLITE_NOMEM;
+    rc = sqlite3_prepare_v2(db, "SELECT type, value FROM json_each(?1)", -1, &st, 0);
+    if( rc==SQLITE_OK ) sqlite3_bind_text(st, 1, zJson, -1, SQLITE_STATIC);
+    while( rc==SQLITE_OK && n<d && (rc = sqlite3_step(st))==SQLITE_ROW ){
+      const char *zType = (const char*)sqlite3_column_text(st, 0);
+      const char *zVal = (const char*)sqlite3_column_text(st, 1);
+      rc = SQLITE_OK;
+      if( !zType || strcmp(zType, "text")!=0 || !zVal || !zVal[0] ){
+        bad = 1;
+        break;
+      }
+      pm->azFeature[n] = sqlite3_mprintf("%s", zVal);
+      if( !pm->azFeature[n] ){ rc = SQLITE_NOMEM; break; }
+      pm->nFeature = ++n;
+    }
+    if( rc==SQLITE_DONE || rc==SQLITE_ROW ) rc = SQLITE_OK;
+    sqlite3_finalize(st);
+    if( rc==SQLITE_OK && !bad && n!=d ) bad = 1;
+  }
+  if( rc!=SQLITE_OK ) return rc;
+  if( bad ){
+    *pzErr = bad==2
+      ? sqlite3_mprintf("corrupt model (a model of numeric columns must read "
+                        "f32 values)")
+      : sqlite3_mprintf("corrupt model (its features are not a JSON array of "
+                        "%d column names, one per input)", d);
+    return *pzErr ? SQLITE_CORRUPT : SQLITE_NOMEM;
+  }
+  return SQLITE_OK;
+}
+
 int aesql_model_load(sqlite3 *db, const char *zName, aesql_model **ppModel,
                      char **pzErr){
   sqlite3_stmt *st = 0;
   aesql_model *pm;
-  int rc, exists = 0;
+  int rc, exists = 0, hasFeatures = 0;
   *ppModel = 0;
   /* The models are in main.ae_models, where ae_train writes them, whatever
   ** a temp or attached schema holds; and it must be libaesql's table, not
@@ -243,8 +317,14 @@ int aesql_model_load(sqlite3 *db, const char *zName, aesql_model **ppModel,
                              "in this database; train one with ae_train()", zName);
     return SQLITE_ERROR;
   }
-  rc = sqlite3_prepare_v2(db, "SELECT weights FROM main.ae_models WHERE name=?1",
-                          -1, &st, 0);
+  /* A database of an earlier release has no features column until its
+  ** next ae_train migrates it: its models are all models of pixels. */
+  rc = model_has_column(db, "ae_models", "features", &hasFeatures);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db, hasFeatures
+        ? "SELECT weights, features FROM main.ae_models WHERE name=?1"
+        : "SELECT weights, NULL FROM main.ae_models WHERE name=?1", -1, &st, 0);
+  }
   if( rc==SQLITE_OK ){
     sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -267,6 +347,10 @@ int aesql_model_load(sqlite3 *db, const char *zName, aesql_model **ppModel,
   memset(pm, 0, sizeof(*pm));
   rc = aesql_model_decode(sqlite3_column_blob(st, 0),
                           sqlite3_column_bytes(st, 0), pm, pzErr);
+  if( rc==SQLITE_OK && sqlite3_column_type(st, 1)!=SQLITE_NULL ){
+    const char *zJson = (const char*)sqlite3_column_text(st, 1);
+    rc = zJson ? model_features(db, pm, zJson, pzErr) : SQLITE_NOMEM;
+  }
   sqlite3_finalize(st);
   if( rc==SQLITE_OK ){
     pm->zName = sqlite3_mprintf("%s", zName);

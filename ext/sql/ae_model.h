@@ -30,6 +30,12 @@ typedef struct aesql_model {
   int dtype;         /* AESQL_U8 or AESQL_F32 */
   aesql_net net;     /* the layers */
   aesql_kview nn;    /* the kernels' view of them */
+  /* A model of numeric columns (ae_columns.h): the names of its nFeature
+  ** (= nn.d) columns, from ae_models.features, and the input transform of
+  ** its weights BLOB (xf.d 0: none). A model of pixels has neither. */
+  int nFeature;      /* 0 for a model of pixels */
+  char **azFeature;  /* nFeature names, each sqlite3_malloc'd */
+  aesql_xform xf;
   /* Derived when decoded, for the kernels of ae_score.c. The arrays are
   ** set only for u8 models within the AESQL_SPARSE_MAX_* limits whose last
   ** layer is linear (else NULL); hp is h rounded up to a multiple of 16,
@@ -55,26 +61,31 @@ int aesql_dtype_size(int dtype);
 const char *aesql_dtype_name(int dtype);
 
 /* Serialises net into a new sqlite3_malloc'd BLOB (ae_codec.h, version 2);
-** NULL on out of memory. */
+** NULL on out of memory. With _xf, and its input transform (NULL: none). */
 void *aesql_model_encode(const aesql_net *net, int dtype, int *pnByte);
+void *aesql_model_encode_xf(const aesql_net *net, int dtype,
+                            const aesql_xform *xf, int *pnByte);
 
-/* Decodes a weights BLOB of either version into *pm (zeroed by the
-** caller). Returns SQLITE_OK, or an error code with *pzErr set to a
-** sqlite3_malloc'd message. Free the parts with aesql_model_clear(). */
+/* Decodes a weights BLOB of either version, its input transform too,
+** into *pm (zeroed by the caller). Returns SQLITE_OK, or an error code with
+** *pzErr set to a sqlite3_malloc'd message. Free the parts with
+** aesql_model_clear(). */
 int aesql_model_decode(const void *pBlob, int nBlob, aesql_model *pm,
                        char **pzErr);
 
-/* Reads model zName from table ae_models and decodes it. On error returns
-** non-OK with *pzErr set ("unknown model 'x'...", "corrupt model"...). */
+/* Reads model zName from table ae_models and decodes it, with its
+** features (checked: a JSON array of one name per input, an f32 model).
+** On error returns non-OK with *pzErr set ("unknown model 'x'...",
+** "corrupt model"...). */
 int aesql_model_load(sqlite3 *db, const char *zName, aesql_model **ppModel,
                      char **pzErr);
 void aesql_model_free(aesql_model *pm);   /* aesql_model_load's */
 void aesql_model_clear(aesql_model *pm);  /* what decode allocated */
 
 /* Adds to main.ae_models and main.ae_history the columns that tables made
-** by an earlier release lack (layers, activations, best_epoch; best), and
-** fills layers and activations for its models (all d -> h relu -> d
-** linear). Called by ae_train inside its write transaction: a database
+** by an earlier release lack (layers, activations, best_epoch, features;
+** best), and fills layers and activations for its models (all d -> h relu
+** -> d linear; features stays NULL: they are all models of pixels). Called by ae_train inside its write transaction: a database
 ** is migrated when it is next written to, and read as it is until then.
 ** SQLITE_OK, or an SQLite error. */
 int aesql_model_migrate(sqlite3 *db, char **pzErr);

@@ -25,6 +25,7 @@
 #include "ae_calib.h"
 #include "ae_store.h"
 #include "../core/ae_act.h"
+#include "../core/ae_xform.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -86,6 +87,10 @@ static const opt_enum eDtype = { dtype_parse, aesql_dtype_name, 2, aDtype, azDty
 static const opt_enum eAct = { aesql_act_parse, aesql_act_name, 0, 0, 0 };
 static const int aOutAct[] = { AESQL_ACT_LINEAR, AESQL_ACT_SIGMOID };
 static const opt_enum eOutAct = { aesql_act_parse, aesql_act_name, 2, aOutAct, 0 };
+/* A source of numeric columns (ae_columns.h): how the columns are scaled,
+** and what a NULL becomes. */
+static const opt_enum eScale = { aesql_scale_parse, aesql_scale_name, 0, 0, 0 };
+static const opt_enum eNulls = { aesql_nulls_parse, aesql_nulls_name, 0, 0, 0 };
 
 #define AT(f) (unsigned short)offsetof(aesql_train_opts, f), \
               (unsigned short)sizeof(((aesql_train_opts*)0)->f)
@@ -144,6 +149,10 @@ static const opt_def aOpt[] = {
   { "min_delta",        OPT_NUMBER, 0, AT(min_delta),
     .rLo = 0, .rHi = 1e300, .rDflt = 0 },
   { "restore_best",     OPT_BOOLEAN, 0, AT(restore_best), .iDflt = -1 },
+  { "scale",            OPT_ENUM, 0, AT(scale),
+    .iDflt = AESQL_SCALE_STANDARD, .pEnum = &eScale },
+  { "nulls",            OPT_ENUM, 0, AT(nulls),
+    .iDflt = AESQL_NULLS_ERROR, .pEnum = &eNulls },
 };
 #define N_OPT ((int)(sizeof(aOpt)/sizeof(aOpt[0])))
 
@@ -482,6 +491,7 @@ int aesql_options_parse(sqlite3_context *ctx, sqlite3 *db, sqlite3_value *pJson,
       aesql_options_free(o);
       return 1;
     }
+    o->mGiven = mSeen;
   }
   if( o->seed<0 ) o->seed = random_seed();
   opts_settle(o);
@@ -497,6 +507,12 @@ void aesql_options_free(aesql_train_opts *o){
       *pz = 0;
     }
   }
+}
+
+int aesql_options_given(const aesql_train_opts *o, const char *zName){
+  int i;
+  for(i=0; i<N_OPT && strcmp(aOpt[i].zName, zName)!=0; i++){}
+  return i<N_OPT && (o->mGiven & ((uint64_t)1<<i))!=0;
 }
 
 /* ---- writing ---- */

@@ -35,6 +35,10 @@ typedef struct aesql_train_opts {
   int progress;             /* 1, 0, or -1: when stderr is a terminal */
   int replace;              /* 0 */
   char *zName;              /* sqlite3_malloc'd, or NULL for the default */
+  /* a source of numeric columns (ae_columns.h) */
+  int scale;                /* AESQL_SCALE_STANDARD (ae_xform.h) */
+  int nulls;                /* AESQL_NULLS_ERROR */
+  uint64_t mGiven;          /* the options given: aesql_options_given() */
 } aesql_train_opts;
 
 /* Fills *o with the defaults, then applies the JSON object pJson (NULL or
@@ -49,6 +53,10 @@ typedef struct aesql_train_opts {
 int aesql_options_parse(sqlite3_context *ctx, sqlite3 *db, sqlite3_value *pJson,
                         aesql_train_opts *o);
 void aesql_options_free(aesql_train_opts *o);
+
+/* Was option zName given (rather than left to its default)? What suits
+** one kind of source and not the other is refused only when given. */
+int aesql_options_given(const aesql_train_opts *o, const char *zName);
 
 /* Every option in effect as a JSON object, in the table's order, except
 ** name, progress and replace (how to call, not what was trained);

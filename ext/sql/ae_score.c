@@ -46,8 +46,10 @@
 #include "ae_score.h"
 #include "ae_calib.h"
 #include "ae_store.h"
+#include "ae_columns.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__!=__ORDER_LITTLE_ENDIAN__
@@ -418,6 +420,9 @@ int aesql_score_nonfinite(const aesql_model *m, const void *px){
 typedef struct score_aux {
   aesql_model *m;
   float *work;
+  float *x;          /* a model of numeric columns: the row, transformed */
+  double *raw;       /* ... and as given (NaN for a NULL), for ae_explain */
+  float *y;          /* ... its reconstruction */
   aesql_calib cal;   /* loaded by the first p-value function that needs it */
   int hasCal;
 } score_aux;
@@ -427,34 +432,35 @@ static void score_aux_free(void *p){
   if( !a ) return;
   aesql_model_free(a->m);
   sqlite3_free(a->work);
+  sqlite3_free(a->x);
+  sqlite3_free(a->raw);
+  sqlite3_free(a->y);
   aesql_calib_clear(&a->cal);
   sqlite3_free(a);
 }
 
+static void score_error_msg(sqlite3_context *ctx, char *z){
+  if( !z ){ sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_error(ctx, z, -1);
+  sqlite3_free(z);
+}
+
 /* The model named by argv[0], from the auxdata or freshly loaded (then
-** *pFresh is set and score_done() must hand it to SQLite), and the pixels
-** of argv[1], checked. Returns NULL after setting an error or a NULL
-** result; the model is still to be passed to score_done(). */
-static score_aux *score_args(sqlite3_context *ctx, sqlite3_value **argv,
-                             const char *zFunc, const void **ppx,
-                             score_aux **ppAux, int *pFresh){
+** *pFresh is set and score_done() must hand it to SQLite). NULL after
+** setting an error. */
+static score_aux *score_model(sqlite3_context *ctx, sqlite3_value **argv,
+                              const char *zFunc, int *pFresh){
   score_aux *a = sqlite3_get_auxdata(ctx, 0);
   const char *zName = (const char*)sqlite3_value_text(argv[0]);
-  int n, want, t;
-  *ppAux = 0;
   *pFresh = 0;
   if( sqlite3_value_type(argv[0])!=SQLITE_TEXT || !zName ){
-    char *z = sqlite3_mprintf("%s: the first argument must be a model name "
-                              "(TEXT), as ae_train() returns", zFunc);
-    sqlite3_result_error(ctx, z, -1);
-    sqlite3_free(z);
+    score_error_msg(ctx, sqlite3_mprintf("%s: the first argument must be a model "
+                                         "name (TEXT), as ae_train() returns", zFunc));
     return 0;
   }
   if( (int)strlen(zName)!=sqlite3_value_bytes(argv[0]) ){
-    char *z = sqlite3_mprintf("%s: the model name must not contain a NUL "
-                              "character", zFunc);
-    sqlite3_result_error(ctx, z, -1);
-    sqlite3_free(z);
+    score_error_msg(ctx, sqlite3_mprintf("%s: the model name must not contain a "
+                                         "NUL character", zFunc));
     return 0;
   }
   if( !a || strcmp(a->m->zName, zName)!=0 ){
@@ -465,8 +471,15 @@ static score_aux *score_args(sqlite3_context *ctx, sqlite3_value **argv,
     memset(a, 0, sizeof(*a));
     rc = aesql_model_load(sqlite3_context_db_handle(ctx), zName, &a->m, &zErr);
     if( rc==SQLITE_OK ){
+      const size_t d = (size_t)a->m->nn.d;
       a->work = sqlite3_malloc64(sizeof(float)*aesql_score_work_floats(a->m));
       if( !a->work ) rc = SQLITE_NOMEM;
+      if( rc==SQLITE_OK && aesql_cols_model(a->m) ){
+        a->x = sqlite3_malloc64(sizeof(float)*d);
+        a->y = sqlite3_malloc64(sizeof(float)*d);
+        a->raw = sqlite3_malloc64(sizeof(double)*d);
+        if( !a->x || !a->y || !a->raw ) rc = SQLITE_NOMEM;
+      }
     }
     if( rc!=SQLITE_OK ){
       if( (rc & 0xff)==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
@@ -485,45 +498,148 @@ static score_aux *score_args(sqlite3_context *ctx, sqlite3_value **argv,
     }
     *pFresh = 1;
   }
-  *ppAux = a;
-  t = sqlite3_value_type(argv[1]);
+  return a;
+}
+
+/* The pixels of argv[1] for a model of pixels, checked (an f32 model with
+** an input transform, made by hand, has its BLOB transformed into a->x).
+** 0, or 1 after setting an error or a NULL result. */
+static int score_pixels(sqlite3_context *ctx, score_aux *a, sqlite3_value **argv,
+                        const char *zFunc, const void **ppx){
+  const char *zName = a->m->zName;
+  int n, want, t = sqlite3_value_type(argv[1]);
   if( t==SQLITE_NULL ){
     sqlite3_result_null(ctx);
-    return 0;
+    return 1;
   }
   want = a->m->nn.d * aesql_dtype_size(a->m->dtype);
   if( t!=SQLITE_BLOB ){
-    char *z = sqlite3_mprintf("%s: pixels must be a BLOB of %d bytes (%s) for "
-                              "model '%s', got %s", zFunc, want,
+    score_error_msg(ctx, sqlite3_mprintf("%s: pixels must be a BLOB of %d bytes "
+                              "(%s) for model '%s', got %s", zFunc, want,
                               aesql_dtype_name(a->m->dtype), zName,
                               t==SQLITE_TEXT ? "TEXT" :
-                              t==SQLITE_INTEGER ? "INTEGER" : "REAL");
-    sqlite3_result_error(ctx, z, -1);
-    sqlite3_free(z);
-    return 0;
+                              t==SQLITE_INTEGER ? "INTEGER" : "REAL"));
+    return 1;
   }
   n = sqlite3_value_bytes(argv[1]);
   if( n!=want ){
-    char *z = sqlite3_mprintf("%s: model '%s' takes %d %s pixels (%d bytes), "
-                              "got a BLOB of %d bytes", zFunc, zName,
-                              a->m->nn.d, aesql_dtype_name(a->m->dtype), want, n);
-    sqlite3_result_error(ctx, z, -1);
-    sqlite3_free(z);
-    return 0;
+    score_error_msg(ctx, sqlite3_mprintf("%s: model '%s' takes %d %s pixels (%d "
+                              "bytes), got a BLOB of %d bytes", zFunc, zName,
+                              a->m->nn.d, aesql_dtype_name(a->m->dtype), want, n));
+    return 1;
   }
   *ppx = sqlite3_value_blob(argv[1]);
   if( (n = aesql_score_nonfinite(a->m, *ppx))!=0 ){
     float f;
-    char *z;
     memcpy(&f, (const unsigned char*)*ppx + 4*(size_t)(n-1), 4);
-    z = sqlite3_mprintf("%s: pixel %d of the row is %s; every pixel must be a "
-                        "finite number", zFunc, n, isnan(f) ? "NaN" :
-                        f>0 ? "+Inf" : "-Inf");
-    if( !z ){ sqlite3_result_error_nomem(ctx); return 0; }
-    sqlite3_result_error(ctx, z, -1);
-    sqlite3_free(z);
+    score_error_msg(ctx, sqlite3_mprintf("%s: pixel %d of the row is %s; every "
+                        "pixel must be a finite number", zFunc, n, isnan(f) ? "NaN" :
+                        f>0 ? "+Inf" : "-Inf"));
+    return 1;
+  }
+  if( a->m->xf.d ){
+    char *zErr = 0;
+    if( aesql_cols_vector(a->m, *ppx, zFunc, a->x, 0, &zErr) ){
+      score_error_msg(ctx, zErr);
+      return 1;
+    }
+    *ppx = a->x;
+  }
+  return 0;
+}
+
+/* The row of a model of numeric columns, argv[1..argc), into a->x
+** (transformed) and a->raw: its d features as arguments, or one vector
+** BLOB of them (raw float32, as ae_vector makes). hasRate: the function
+** takes an optional false-alarm rate after the row; *piRate is then its
+** argument's index, or -1. 0, or 1 after setting an error or a NULL
+** result (a NULL vector). */
+static int score_columns(sqlite3_context *ctx, score_aux *a, int argc,
+                         sqlite3_value **argv, const char *zFunc, int hasRate,
+                         int *piRate){
+  const aesql_model *m = a->m;
+  const int d = m->nn.d, nRow = argc - 1;
+  char *zErr = 0;
+  const int t = sqlite3_value_type(argv[1]);
+  const int fitsArgs = nRow==d || (hasRate && nRow==d+1);
+  *piRate = -1;
+  if( (nRow==1 || (hasRate && nRow==2))
+   && (t==SQLITE_BLOB || (t==SQLITE_NULL && !fitsArgs)) ){
+    /* One vector: the row as ae_vector makes it (a BLOB is never a
+    ** feature). A NULL one gives NULL, as NULL pixels do, unless the
+    ** arguments can be the features: then it is a NULL feature. */
+    int nb;
+    if( nRow==2 ) *piRate = 2;
+    if( t==SQLITE_NULL ){ sqlite3_result_null(ctx); return 1; }
+    nb = sqlite3_value_bytes(argv[1]);
+    if( nb!=4*d ){
+      score_error_msg(ctx, sqlite3_mprintf("%s: model '%s' takes a vector of its "
+          "%d features as %d float32 values (%d bytes, as ae_vector makes it), "
+          "got a BLOB of %d bytes", zFunc, m->zName, d, d, 4*d, nb));
+      return 1;
+    }
+    if( aesql_cols_vector(m, sqlite3_value_blob(argv[1]), zFunc, a->x, a->raw, &zErr) ){
+      score_error_msg(ctx, zErr);
+      return 1;
+    }
     return 0;
   }
+  if( fitsArgs ){
+    if( nRow==d+1 ) *piRate = d+1;
+    if( aesql_cols_args(m, argv+1, zFunc, a->x, a->raw, &zErr) ){
+      score_error_msg(ctx, zErr);
+      return 1;
+    }
+    return 0;
+  }
+  {
+    sqlite3_str *s = sqlite3_str_new(0);
+    sqlite3_str_appendf(s, "%s: model '%s' takes its %d features as arguments "
+                        "after its name, %s(model, ", zFunc, m->zName, d, zFunc);
+    aesql_cols_append_names(s, m);
+    sqlite3_str_appendf(s, "%s), or one vector BLOB of them (ae_vector); got %d "
+                        "argument%s after the name", hasRate ? " [, rate]" : "",
+                        nRow, nRow==1 ? "" : "s");
+    score_error_msg(ctx, sqlite3_str_finish(s));
+    return 1;
+  }
+}
+
+/* The model named by argv[0] and the row that follows it, checked: the
+** pixels of argv[1] (*ppx), or a model of numeric columns' row (*ppx
+** then a->x). Returns NULL after setting an error or a NULL result; the
+** model (*ppAux) is still to be passed to score_done(). *piRate: the
+** index of the rate argument, or -1 (hasRate: the function takes one). */
+static score_aux *score_args(sqlite3_context *ctx, int argc, sqlite3_value **argv,
+                             const char *zFunc, int hasRate, const void **ppx,
+                             int *piRate, score_aux **ppAux, int *pFresh){
+  score_aux *a;
+  *ppAux = 0;
+  *piRate = -1;
+  if( argc<2 ){
+    score_error_msg(ctx, sqlite3_mprintf("%s: takes a model name and a row: "
+        "%s(model, pixels) or, for a model of numeric columns, %s(model, x1, "
+        "x2, ...)", zFunc, zFunc, zFunc));
+    *pFresh = 0;
+    return 0;
+  }
+  a = score_model(ctx, argv, zFunc, pFresh);
+  if( !a ) return 0;
+  *ppAux = a;
+  if( a->m->nFeature>0 ){
+    if( score_columns(ctx, a, argc, argv, zFunc, hasRate, piRate) ) return 0;
+    *ppx = a->x;
+    return a;
+  }
+  if( argc>2+hasRate ){
+    score_error_msg(ctx, sqlite3_mprintf("%s: model '%s' is a model of pixels: "
+        "it takes one pixels BLOB after its name, %s(model, pixels%s); got %d "
+        "arguments after the name", zFunc, a->m->zName, zFunc,
+        hasRate ? " [, rate]" : "", argc-1));
+    return 0;
+  }
+  if( hasRate && argc==3 ) *piRate = 2;
+  if( score_pixels(ctx, a, argv, zFunc, ppx) ) return 0;
   return a;
 }
 
@@ -545,9 +661,8 @@ static void score_overflow(sqlite3_context *ctx, const char *zFunc){
 
 static void ae_error_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const void *px = 0;
-  score_aux *aux; int fresh;
-  score_aux *a = score_args(ctx, argv, "ae_error", &px, &aux, &fresh);
-  (void)argc;
+  score_aux *aux; int fresh, iRate;
+  score_aux *a = score_args(ctx, argc, argv, "ae_error", 0, &px, &iRate, &aux, &fresh);
   if( a ){
     double e = aesql_score_error(a->m, px, a->work);
     if( isfinite(e) ) sqlite3_result_double(ctx, e);
@@ -556,24 +671,46 @@ static void ae_error_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   score_done(ctx, aux, fresh);
 }
 
+/* The reconstruction of row px (the model's encoding, transformed) into
+** the model's scratch: d floats, returned. */
+static float *score_recon(score_aux *a, const void *px){
+  double *hd, *yd;
+  float *hv, *y;
+  dense_layout(a->m, a->work, &hd, &yd, &hv);
+  y = hv + work_hw(a->m);
+  aesql_score_reconstruct(a->m, px, y, a->work, AESQL_ISA_BEST);
+  return y;
+}
+
 static void ae_reconstruct_func(sqlite3_context *ctx, int argc,
                                 sqlite3_value **argv){
   const void *px = 0;
-  score_aux *aux; int fresh;
-  score_aux *a = score_args(ctx, argv, "ae_reconstruct", &px, &aux, &fresh);
+  score_aux *aux; int fresh, iRate;
+  score_aux *a = score_args(ctx, argc, argv, "ae_reconstruct", 0, &px, &iRate,
+                            &aux, &fresh);
   int d, i;
   float *y;
-  (void)argc;
   if( !a ){ score_done(ctx, aux, fresh); return; }
-  {
-    double *hd, *yd;
-    float *hv;
-    d = a->m->nn.d;
-    dense_layout(a->m, a->work, &hd, &yd, &hv);
-    y = hv + work_hw(a->m);
-    aesql_score_reconstruct(a->m, px, y, a->work, AESQL_ISA_BEST);
-  }
-  if( a->m->dtype==AESQL_U8 ){
+  d = a->m->nn.d;
+  y = score_recon(a, px);
+  if( a->m->nFeature>0 ){
+    /* A model of numeric columns: {"feature": value, ...} in the
+    ** original units, in the features' order. */
+    sqlite3_str *s = sqlite3_str_new(0);
+    for(i=0; i<d; i++){
+      sqlite3_str_appendchar(s, 1, i ? ',' : '{');
+      aesql_json_string(s, a->m->azFeature[i]);
+      sqlite3_str_appendchar(s, 1, ':');
+      aesql_json_number(s, aesql_xform_inverse(&a->m->xf, i, y[i]));
+    }
+    sqlite3_str_appendchar(s, 1, '}');
+    if( sqlite3_str_errcode(s) ){
+      sqlite3_free(sqlite3_str_finish(s));
+      sqlite3_result_error_nomem(ctx);
+    }else{
+      sqlite3_result_text(ctx, sqlite3_str_finish(s), -1, sqlite3_free);
+    }
+  }else if( a->m->dtype==AESQL_U8 ){
     unsigned char *out = sqlite3_malloc(d);
     if( !out ){ sqlite3_result_error_nomem(ctx); score_done(ctx, aux, fresh); return; }
     for(i=0; i<d; i++){
@@ -582,6 +719,10 @@ static void ae_reconstruct_func(sqlite3_context *ctx, int argc,
     }
     sqlite3_result_blob(ctx, out, d, sqlite3_free);
   }else{
+    if( a->m->xf.d ){
+      /* float32 in the original units, as the row came */
+      for(i=0; i<d; i++) y[i] = (float)aesql_xform_inverse(&a->m->xf, i, y[i]);
+    }
     sqlite3_result_blob(ctx, y, 4*d, SQLITE_TRANSIENT);
   }
   score_done(ctx, aux, fresh);
@@ -589,9 +730,8 @@ static void ae_reconstruct_func(sqlite3_context *ctx, int argc,
 
 static void ae_encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const void *px = 0;
-  score_aux *aux; int fresh;
-  score_aux *a = score_args(ctx, argv, "ae_encode", &px, &aux, &fresh);
-  (void)argc;
+  score_aux *aux; int fresh, iRate;
+  score_aux *a = score_args(ctx, argc, argv, "ae_encode", 0, &px, &iRate, &aux, &fresh);
   if( a ){
     double *hd, *yd;
     float *hv;
@@ -599,6 +739,77 @@ static void ae_encode_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     aesql_score_encode(a->m, px, hv, a->work, AESQL_ISA_BEST);
     sqlite3_result_blob(ctx, hv, 4*aesql_net_code_width(&a->m->net),
                         SQLITE_TRANSIENT);
+  }
+  score_done(ctx, aux, fresh);
+}
+
+/* One feature's part of a row's error, for ae_explain. */
+typedef struct explain_part { double share; int i; } explain_part;
+static int explain_cmp(const void *pa, const void *pb){
+  const explain_part *a = pa, *b = pb;
+  if( a->share!=b->share ) return a->share>b->share ? -1 : 1;  /* largest first */
+  return a->i - b->i;                                         /* then in order */
+}
+
+/* ae_explain(model, row): each feature's share of the row's squared error
+** (in the units the model was trained in), largest first, with the value
+** observed and the value reconstructed, both in the original units. */
+static void ae_explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const void *px = 0;
+  score_aux *aux; int fresh, iRate;
+  score_aux *a = score_args(ctx, argc, argv, "ae_explain", 0, &px, &iRate, &aux, &fresh);
+  explain_part *part = 0;
+  sqlite3_str *s;
+  double sum = 0;
+  float *y;
+  int d, i;
+  if( !a ){ score_done(ctx, aux, fresh); return; }
+  if( a->m->nFeature==0 ){
+    score_error_msg(ctx, sqlite3_mprintf("ae_explain: model '%s' is a model of "
+        "pixels; ae_explain explains models of numeric columns, by column (for "
+        "an image, look at its reconstruction: ae_reconstruct, ae_png)", a->m->zName));
+    score_done(ctx, aux, fresh);
+    return;
+  }
+  d = a->m->nn.d;
+  part = sqlite3_malloc64(sizeof(*part)*(size_t)d);
+  if( !part ){ sqlite3_result_error_nomem(ctx); score_done(ctx, aux, fresh); return; }
+  y = score_recon(a, px);
+  for(i=0; i<d; i++){
+    double r = (double)y[i] - (double)a->x[i];
+    part[i].share = r*r;
+    part[i].i = i;
+    sum += r*r;
+  }
+  if( !isfinite(sum) ){
+    sqlite3_free(part);
+    score_overflow(ctx, "ae_explain");
+    score_done(ctx, aux, fresh);
+    return;
+  }
+  /* An exact reconstruction has no error to share: every share 0. */
+  for(i=0; i<d; i++) part[i].share = sum>0 ? part[i].share/sum : 0.0;
+  qsort(part, (size_t)d, sizeof(*part), explain_cmp);
+  s = sqlite3_str_new(0);
+  for(i=0; i<d; i++){
+    const int k = part[i].i;
+    sqlite3_str_appendall(s, i ? ",{\"feature\":" : "[{\"feature\":");
+    aesql_json_string(s, a->m->azFeature[k]);
+    sqlite3_str_appendall(s, ",\"share\":");
+    aesql_json_number(s, part[i].share);
+    sqlite3_str_appendall(s, ",\"value\":");
+    aesql_json_number(s, a->raw[k]);      /* null for a NULL (filled) */
+    sqlite3_str_appendall(s, ",\"reconstructed\":");
+    aesql_json_number(s, aesql_xform_inverse(&a->m->xf, k, y[k]));
+    sqlite3_str_appendchar(s, 1, '}');
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+  sqlite3_free(part);
+  if( sqlite3_str_errcode(s) ){
+    sqlite3_free(sqlite3_str_finish(s));
+    sqlite3_result_error_nomem(ctx);
+  }else{
+    sqlite3_result_text(ctx, sqlite3_str_finish(s), -1, sqlite3_free);
   }
   score_done(ctx, aux, fresh);
 }
@@ -626,9 +837,8 @@ static int score_calib(sqlite3_context *ctx, score_aux *a, const char *zFunc){
 
 static void ae_pvalue_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const void *px = 0;
-  score_aux *aux; int fresh;
-  score_aux *a = score_args(ctx, argv, "ae_pvalue", &px, &aux, &fresh);
-  (void)argc;
+  score_aux *aux; int fresh, iRate;
+  score_aux *a = score_args(ctx, argc, argv, "ae_pvalue", 0, &px, &iRate, &aux, &fresh);
   if( a && !score_calib(ctx, a, "ae_pvalue") ){
     double e = aesql_score_error(a->m, px, a->work);
     if( isfinite(e) ) sqlite3_result_double(ctx, aesql_calib_pvalue(&a->cal, e));
@@ -639,12 +849,13 @@ static void ae_pvalue_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 static void ae_is_anomaly_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const void *px = 0;
-  score_aux *aux; int fresh;
-  score_aux *a = score_args(ctx, argv, "ae_is_anomaly", &px, &aux, &fresh);
+  score_aux *aux; int fresh, iRate;
+  score_aux *a = score_args(ctx, argc, argv, "ae_is_anomaly", 1, &px, &iRate,
+                            &aux, &fresh);
   double rate;
   if( a && !score_calib(ctx, a, "ae_is_anomaly") ){
     rate = a->cal.rate;
-    if( argc<3 || !aesql_calib_rate_arg(ctx, "ae_is_anomaly", argv[2], &rate) ){
+    if( iRate<0 || !aesql_calib_rate_arg(ctx, "ae_is_anomaly", argv[iRate], &rate) ){
       double e = aesql_score_error(a->m, px, a->work);
       if( isfinite(e) ) sqlite3_result_int(ctx, aesql_calib_flag(&a->cal, e, rate));
       else score_overflow(ctx, "ae_is_anomaly");
@@ -655,19 +866,34 @@ static void ae_is_anomaly_func(sqlite3_context *ctx, int argc, sqlite3_value **a
 
 int aesql_score_register(sqlite3 *db){
   /* Not SQLITE_DETERMINISTIC: the model behind a name can change. They
-  ** only read ae_models, so they may be used in views and triggers. */
-  int rc = sqlite3_create_function(db, "ae_error", 2, SQLITE_UTF8, 0,
-                                   ae_error_func, 0, 0);
-  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_reconstruct", 2,
-                              SQLITE_UTF8, 0, ae_reconstruct_func, 0, 0);
-  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_encode", 2,
-                              SQLITE_UTF8, 0, ae_encode_func, 0, 0);
-  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_pvalue", 2,
-                              SQLITE_UTF8, 0, ae_pvalue_func, 0, 0);
-  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_is_anomaly", 2,
-                              SQLITE_UTF8, 0, ae_is_anomaly_func, 0, 0);
-  if( rc==SQLITE_OK ) rc = sqlite3_create_function(db, "ae_is_anomaly", 3,
-                              SQLITE_UTF8, 0, ae_is_anomaly_func, 0, 0);
+  ** only read ae_models, so they may be used in views and triggers. The
+  ** counts of a model of pixels are registered as such (SQLite prefers an
+  ** exact count), and every count (-1) for the features of a model of
+  ** numeric columns. */
+  static const struct {
+    const char *zName;
+    int nArg;
+    void (*xFunc)(sqlite3_context*, int, sqlite3_value**);
+  } aFunc[] = {
+    { "ae_error", 2, ae_error_func },
+    { "ae_error", -1, ae_error_func },
+    { "ae_reconstruct", 2, ae_reconstruct_func },
+    { "ae_reconstruct", -1, ae_reconstruct_func },
+    { "ae_encode", 2, ae_encode_func },
+    { "ae_encode", -1, ae_encode_func },
+    { "ae_pvalue", 2, ae_pvalue_func },
+    { "ae_pvalue", -1, ae_pvalue_func },
+    { "ae_is_anomaly", 2, ae_is_anomaly_func },
+    { "ae_is_anomaly", 3, ae_is_anomaly_func },
+    { "ae_is_anomaly", -1, ae_is_anomaly_func },
+    { "ae_explain", -1, ae_explain_func },
+  };
+  int rc = SQLITE_OK;
+  unsigned i;
+  for(i=0; rc==SQLITE_OK && i<sizeof(aFunc)/sizeof(aFunc[0]); i++){
+    rc = sqlite3_create_function(db, aFunc[i].zName, aFunc[i].nArg, SQLITE_UTF8,
+                                 0, aFunc[i].xFunc, 0, 0);
+  }
   if( rc==SQLITE_OK ) rc = aesql_scores_register(db);
   return rc;
 }

@@ -7,7 +7,11 @@
 **   SELECT avg(error) FROM ae_scores('m', 'SELECT pixels FROM t WHERE class=1');
 **
 ** Arguments: model, a name in ae_models; source, a table or view name
-** ("schema.table" allowed) or a SELECT statement with a pixels column.
+** ("schema.table" allowed) or a SELECT statement with a pixels column,
+** or, for a model of numeric columns (ae_columns.h), with columns of the
+** names of its features, found by name (ae_source.h): a table with other
+** columns too scores as it is, ae_scores('cells', 'cells'); each row is
+** transformed as ae_error transforms its arguments.
 ** Columns: key (the row's key, as ae_source.h defines it: a table's rowid,
 ** a query's key or rowid column, else the 1-based row number) and error
 ** (as ae_error(), bit for bit: the same kernel scores both).
@@ -43,6 +47,7 @@
 #include "../core/ae_blas.h"
 #include "ae_store.h"
 #include "ae_calib.h"
+#include "ae_columns.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -134,6 +139,7 @@ typedef struct scores_cursor {
   int iCur;                  /* the block being returned                 */
   int iBlk;                  /* the current row within it                */
   float *aWork;              /* the statement's thread's scratch         */
+  float *aRow;               /* a model of numeric columns: a row, read  */
   double aOut[SCORES_CHUNK]; /* the errors of a chunk it takes over      */
   size_t nWork;              /* floats in aWork and in each worker's     */
   scores_pool *pPool;        /* NULL: no workers                         */
@@ -297,31 +303,52 @@ static void chunk_ready(scores_cursor *c, scores_block *b, int iChunk, int inlin
   pthread_mutex_unlock(&p->mu);
 }
 
-/* Checks the row just read (the pixels column: its type t, bytes pPix and
-** length nb; the key column) and sets *pzErr when it cannot be scored. */
-static int scores_row_check(scores_cursor *c, int t, const void *pPix, int nb,
-                            char **pzErr){
-  int iBad;
+/* The row just read, checked (its key; its pixels, or the features of a
+** model of numeric columns, read into c->aRow and transformed): *ppRow
+** points to it in the model's encoding, c->rowBytes long. SQLITE_OK, or
+** an error with *pzErr (NULL: out of memory) when it cannot be scored. */
+static int scores_row_get(scores_cursor *c, const void **ppRow, char **pzErr){
+  const int col = c->hasKey ? 1 : 0;
+  int iBad, t, nb;
+  const void *pPix;
   if( c->hasKey && sqlite3_column_type(c->pSrc, 0)!=SQLITE_INTEGER ){
     *pzErr = sqlite3_mprintf("ae_scores: row %lld of the source has a key "
         "that is not an integer (%s); the key column must hold integers",
         c->nRead, sqlite3_column_type(c->pSrc, 0)==SQLITE_NULL ? "NULL" : "not INTEGER");
-    return 1;
+    return SQLITE_ERROR;
   }
+  if( c->m->nFeature>0 ){
+    if( aesql_cols_stmt(c->m, c->pSrc, col, c->nRead, "ae_scores", c->aRow, pzErr) ){
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+    *ppRow = c->aRow;
+    return SQLITE_OK;
+  }
+  t = sqlite3_column_type(c->pSrc, col);
+  pPix = t==SQLITE_BLOB ? sqlite3_column_blob(c->pSrc, col) : 0;
+  nb = sqlite3_column_bytes(c->pSrc, col);
   if( t!=SQLITE_BLOB || (size_t)nb!=c->rowBytes || !pPix ){
     *pzErr = sqlite3_mprintf("ae_scores: row %lld of the source has "
         "%s pixels; model '%s' takes BLOBs of %d bytes", c->nRead,
         t==SQLITE_BLOB ? "a wrong number of" : t==SQLITE_NULL ? "NULL" : "non-BLOB",
         c->m->zName, (int)c->rowBytes);
-    return 1;
+    return SQLITE_ERROR;
   }
   if( (iBad = aesql_score_nonfinite(c->m, pPix))!=0 ){
     *pzErr = sqlite3_mprintf("ae_scores: row %lld of the source has a pixel "
         "that is not a finite number (pixel %d); every pixel must be one",
         c->nRead, iBad);
-    return 1;
+    return SQLITE_ERROR;
   }
-  return 0;
+  if( c->m->xf.d ){
+    /* An f32 model with an input transform (made by hand): the row too. */
+    if( aesql_cols_vector(c->m, pPix, "ae_scores", c->aRow, 0, pzErr) ){
+      return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+    }
+    pPix = c->aRow;
+  }
+  *ppRow = pPix;
+  return SQLITE_OK;
 }
 
 /* Reads up to nMax rows into b. Each chunk of SCORES_CHUNK rows is copied
@@ -334,7 +361,7 @@ static int scores_row_check(scores_cursor *c, int t, const void *pPix, int nb,
 ** returned. */
 static void block_fill(scores_cursor *c, scores_block *b, int nMax){
   scores_pool *p = c->pPool;
-  int col = c->hasKey ? 1 : 0, rc = SQLITE_OK, here = 1;
+  int rc = SQLITE_OK, here = 1;
   block_quiet(c, b);
   b->m = c->m;
   b->rowBytes = c->rowBytes;
@@ -351,14 +378,9 @@ static void block_fill(scores_cursor *c, scores_block *b, int nMax){
     pthread_mutex_unlock(&p->mu);
   }
   while( b->n<nMax && (rc = sqlite3_step(c->pSrc))==SQLITE_ROW ){
-    int t = sqlite3_column_type(c->pSrc, col);
-    const void *pPix = t==SQLITE_BLOB ? sqlite3_column_blob(c->pSrc, col) : 0;
-    int nb = sqlite3_column_bytes(c->pSrc, col);
+    const void *pPix = 0;
     c->nRead++;
-    if( scores_row_check(c, t, pPix, nb, &b->zErrEnd) ){
-      b->rcEnd = SQLITE_ERROR;
-      break;
-    }
+    if( (b->rcEnd = scores_row_get(c, &pPix, &b->zErrEnd))!=SQLITE_OK ) break;
     if( p && b->n%SCORES_CHUNK==0 ){
       pthread_mutex_lock(&p->mu);
       here = p->nBacklog>=SCORES_BACKLOG*p->nThread;
@@ -367,7 +389,7 @@ static void block_fill(scores_cursor *c, scores_block *b, int nMax){
     if( here ){
       b->aErr[b->n] = aesql_score_error(c->m, pPix, c->aWork);
     }else{
-      memcpy(b->aPix + (size_t)b->n*c->rowBytes, pPix, nb);
+      memcpy(b->aPix + (size_t)b->n*c->rowBytes, pPix, c->rowBytes);
     }
     b->aKey[b->n] = c->hasKey ? sqlite3_column_int64(c->pSrc, 0) : c->nRead;
     b->n++;
@@ -556,6 +578,7 @@ static int scoresClose(sqlite3_vtab_cursor *cur){
     sqlite3_free(c->aBlk[k].aState);
   }
   sqlite3_free(c->aWork);
+  sqlite3_free(c->aRow);
   sqlite3_free(cur);
   return SQLITE_OK;
 }
@@ -594,6 +617,11 @@ static int scores_buffers(scores_cursor *c){
     c->nAllocBytes = c->rowBytes*nCap;
   }
   c->nCap = nCap;
+  if( aesql_cols_model(c->m) ){
+    sqlite3_free(c->aRow);
+    c->aRow = sqlite3_malloc64(sizeof(float)*(size_t)c->m->nn.d);
+    if( !c->aRow ) return SQLITE_NOMEM;
+  }
   if( nWork>c->nWork ){
     /* Workers get their scratch when they start: a bigger model restarts
     ** them. */
@@ -620,14 +648,11 @@ static int scores_buffers(scores_cursor *c){
 ** FROM t, the source is then read whole first: every row that exists
 ** when the scan starts, and no other, is scored (16 bytes a row kept). */
 static int scores_eager(scores_cursor *c){
-  int col = c->hasKey ? 1 : 0, rc;
+  int rc;
   while( (rc = sqlite3_step(c->pSrc))==SQLITE_ROW ){
-    int t = sqlite3_column_type(c->pSrc, col);
-    const void *pPix = t==SQLITE_BLOB ? sqlite3_column_blob(c->pSrc, col) : 0;
-    int nb = sqlite3_column_bytes(c->pSrc, col);
+    const void *pPix = 0;
     c->nRead++;
-    if( scores_row_check(c, t, pPix, nb, &c->zErrAll) ){
-      c->rcAll = SQLITE_ERROR;
+    if( (c->rcAll = scores_row_get(c, &pPix, &c->zErrAll))!=SQLITE_OK ){
       return SQLITE_OK;
     }
     if( c->nAll==c->nAllAlloc ){
@@ -686,7 +711,15 @@ static int scoresFilter(sqlite3_vtab_cursor *cur, int idxNum,
     rc = aesql_calib_rate_check(argv[2], &c->rate, &zErr);
   }
   if( rc==SQLITE_OK ){
-    rc = aesql_source_prepare(db, zSource, 1, &c->pSrc, &c->hasKey, 0, &zErr);
+    /* The pixels, or a model of numeric columns' columns, by name. */
+    aesql_source src;
+    rc = aesql_source_open(db, zSource, c->m->nFeature>0 ? AESQL_SOURCE_NAMED
+                           : AESQL_SOURCE_PIXELS, 1, c->m->nFeature,
+                           c->m->azFeature, &src, &zErr);
+    c->pSrc = src.pStmt;
+    c->hasKey = src.hasKey;
+    src.pStmt = 0;
+    aesql_source_close(&src);
   }
   if( rc==SQLITE_NOTFOUND || rc==SQLITE_CORRUPT ) rc = SQLITE_ERROR;
   if( rc!=SQLITE_OK ){

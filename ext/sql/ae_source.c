@@ -158,15 +158,74 @@ static int source_prepare_query(sqlite3 *db, const char *zSql,
   return SQLITE_OK;
 }
 
-int aesql_source_prepare(sqlite3 *db, const char *zSource, int withKey,
-                         sqlite3_stmt **ppStmt, int *pHasKey,
-                         char **pzName, char **pzErr){
+/* The column names of statement st, as sqlite3_column_name gives them,
+** into p->azCol (ANY mode: every column is a feature, in order). Names
+** must be distinct (case-insensitively, as SQL reads them) and not empty:
+** a model of numeric columns reads its columns by name. */
+static int source_names(sqlite3_stmt *st, const char *zSource, aesql_source *p,
+                        char **pzErr){
+  int i, j, n = sqlite3_column_count(st);
+  if( n<1 ){
+    *pzErr = sqlite3_mprintf("source '%s' has no columns", zSource);
+    return SQLITE_ERROR;
+  }
+  p->azCol = sqlite3_malloc64(sizeof(char*)*(size_t)n);
+  if( !p->azCol ) return SQLITE_NOMEM;
+  for(i=0; i<n; i++){
+    const char *zCol = sqlite3_column_name(st, i);
+    if( !zCol ) return SQLITE_NOMEM;
+    if( !zCol[0] ){
+      *pzErr = sqlite3_mprintf("column %d of source '%s' has no name; a model "
+                               "of numeric columns reads each column by its name: "
+                               "give it one (AS name)", i+1, zSource);
+      return SQLITE_ERROR;
+    }
+    for(j=0; j<i; j++){
+      if( sqlite3_stricmp(p->azCol[j], zCol)==0 ){
+        *pzErr = sqlite3_mprintf("source '%s' has two columns named '%s'; a "
+                                 "model of numeric columns reads each column by "
+                                 "its name: rename one (AS name)", zSource, zCol);
+        return SQLITE_ERROR;
+      }
+    }
+    p->azCol[i] = sqlite3_mprintf("%s", zCol);
+    if( !p->azCol[i] ) return SQLITE_NOMEM;
+    p->nCol = i+1;
+  }
+  return SQLITE_OK;
+}
+
+/* Finds each of azWant[0..nWant) among the columns of st (the first of
+** that name, case-insensitively): aiCol[k] its index. */
+static int source_find_named(sqlite3_stmt *st, const char *zSource, int nWant,
+                             char *const *azWant, int *aiCol, char **pzErr){
+  int k, i, n = sqlite3_column_count(st);
+  for(k=0; k<nWant; k++){
+    aiCol[k] = -1;
+    for(i=0; i<n && aiCol[k]<0; i++){
+      const char *zCol = sqlite3_column_name(st, i);
+      if( !zCol ) return SQLITE_NOMEM;
+      if( sqlite3_stricmp(zCol, azWant[k])==0 ) aiCol[k] = i;
+    }
+    if( aiCol[k]<0 ){
+      *pzErr = sqlite3_mprintf("source '%s' has no column named '%s' (a model "
+                               "of numeric columns reads its columns by name)",
+                               zSource, azWant[k]);
+      return SQLITE_ERROR;
+    }
+  }
+  return SQLITE_OK;
+}
+
+int aesql_source_open(sqlite3 *db, const char *zSource, int eMode, int withKey,
+                      int nWant, char *const *azWant, aesql_source *pOut,
+                      char **pzErr){
   char *zSql = 0, *zDb = 0, *zTab = 0, *zInner = 0, *zKey = 0;
   sqlite3_stmt *pInner = 0;
-  int rc, found = 0, isView = 0;
-  *ppStmt = 0;
-  if( pzName ) *pzName = 0;
-  if( pHasKey ) *pHasKey = 0;
+  int *aiCol = 0;
+  int rc, found = 0, isView = 0, i;
+  sqlite3_stmt **ppStmt = &pOut->pStmt;
+  memset(pOut, 0, sizeof(*pOut));
 
   /* A table or view name: exactly as given, in SQLite's search order; or
   ** "schema.table". */
@@ -188,26 +247,83 @@ int aesql_source_prepare(sqlite3 *db, const char *zSource, int withKey,
     }
   }
   if( rc!=SQLITE_OK ) goto done;
+  if( eMode==AESQL_SOURCE_NAMED ){
+    aiCol = sqlite3_malloc64(sizeof(int)*(size_t)(nWant>0 ? nWant : 1));
+    if( !aiCol ){ rc = SQLITE_NOMEM; goto done; }
+  }
 
   if( zTab && !isView ){
-    /* A table: its pixels column, and its rowid for the key. */
     if( withKey ){
       rc = source_table_key(db, zDb, zTab, &zKey);
       if( rc!=SQLITE_OK ) goto done;
     }
-    zSql = zKey ? sqlite3_mprintf("SELECT %s, pixels FROM \"%w\".\"%w\"", zKey, zDb, zTab)
-                : sqlite3_mprintf("SELECT pixels FROM \"%w\".\"%w\"", zDb, zTab);
+    if( eMode!=AESQL_SOURCE_PIXELS ){
+      /* Its columns, as SELECT * gives them (hidden columns not). */
+      zInner = sqlite3_mprintf("SELECT * FROM \"%w\".\"%w\"", zDb, zTab);
+      if( !zInner ){ rc = SQLITE_NOMEM; goto done; }
+      rc = sqlite3_prepare_v2(db, zInner, -1, &pInner, 0);
+      if( rc!=SQLITE_OK ){
+        if( rc==SQLITE_ERROR ){
+          *pzErr = sqlite3_mprintf("cannot read source '%s': %s", zSource,
+                                   sqlite3_errmsg(db));
+        }
+        goto done;
+      }
+      if( eMode==AESQL_SOURCE_ANY ){
+        int n = sqlite3_column_count(pInner), hasPix = 0;
+        for(i=0; i<n; i++){
+          const char *zCol = sqlite3_column_name(pInner, i);
+          if( !zCol ){ rc = SQLITE_NOMEM; goto done; }
+          if( sqlite3_stricmp(zCol, "pixels")==0 ) hasPix = 1;
+        }
+        if( !hasPix ){
+          /* Every column, in order: the statement itself (ae_train reads
+          ** no key). */
+          rc = source_names(pInner, zSource, pOut, pzErr);
+          if( rc==SQLITE_OK ){ *ppStmt = pInner; pInner = 0; }
+          goto done;
+        }
+        eMode = AESQL_SOURCE_PIXELS;
+      }
+    }
+    if( eMode==AESQL_SOURCE_PIXELS ){
+      /* A table: its pixels column, and its rowid for the key. */
+      zSql = zKey ? sqlite3_mprintf("SELECT %s, pixels FROM \"%w\".\"%w\"", zKey, zDb, zTab)
+                  : sqlite3_mprintf("SELECT pixels FROM \"%w\".\"%w\"", zDb, zTab);
+      if( !zSql ){ rc = SQLITE_NOMEM; goto done; }
+      rc = sqlite3_prepare_v2(db, zSql, -1, ppStmt, 0);
+      if( rc==SQLITE_ERROR ){
+        if( strstr(sqlite3_errmsg(db), "no such column: pixels") ){
+          *pzErr = sqlite3_mprintf("source '%s' has no pixels column", zSource);
+        }else{
+          *pzErr = sqlite3_mprintf("cannot read source '%s': %s", zSource,
+                                   sqlite3_errmsg(db));
+        }
+      }
+      if( rc==SQLITE_OK ) pOut->hasKey = zKey!=0;
+      goto done;
+    }
+    /* The columns named, by the table's own spelling of their names. */
+    rc = source_find_named(pInner, zSource, nWant, azWant, aiCol, pzErr);
+    if( rc!=SQLITE_OK ) goto done;
+    {
+      sqlite3_str *q = sqlite3_str_new(db);
+      sqlite3_str_appendall(q, "SELECT ");
+      if( zKey ) sqlite3_str_appendf(q, "%s, ", zKey);
+      for(i=0; i<nWant; i++){
+        sqlite3_str_appendf(q, "%s\"%w\"", i ? ", " : "",
+                            sqlite3_column_name(pInner, aiCol[i]));
+      }
+      sqlite3_str_appendf(q, " FROM \"%w\".\"%w\"", zDb, zTab);
+      zSql = sqlite3_str_finish(q);
+    }
     if( !zSql ){ rc = SQLITE_NOMEM; goto done; }
     rc = sqlite3_prepare_v2(db, zSql, -1, ppStmt, 0);
     if( rc==SQLITE_ERROR ){
-      if( strstr(sqlite3_errmsg(db), "no such column: pixels") ){
-        *pzErr = sqlite3_mprintf("source '%s' has no pixels column", zSource);
-      }else{
-        *pzErr = sqlite3_mprintf("cannot read source '%s': %s", zSource,
-                                 sqlite3_errmsg(db));
-      }
+      *pzErr = sqlite3_mprintf("cannot read source '%s': %s", zSource,
+                               sqlite3_errmsg(db));
     }
-    if( rc==SQLITE_OK && pHasKey ) *pHasKey = zKey!=0;
+    if( rc==SQLITE_OK ){ pOut->hasKey = zKey!=0; pOut->nCol = nWant; }
     goto done;
   }
 
@@ -229,7 +345,7 @@ int aesql_source_prepare(sqlite3 *db, const char *zSource, int withKey,
   if( !zInner ){ rc = SQLITE_NOMEM; goto done; }
   rc = source_prepare_query(db, zInner, zSource, &pInner, pzErr);
   if( rc==SQLITE_OK ){
-    int i, n = sqlite3_column_count(pInner), iPix = -1, iKey = -1, iRowid = -1;
+    int n = sqlite3_column_count(pInner), iPix = -1, iKey = -1, iRowid = -1;
     for(i=0; i<n; i++){
       const char *zCol = sqlite3_column_name(pInner, i);
       if( !zCol ){ rc = SQLITE_NOMEM; break; }
@@ -239,43 +355,84 @@ int aesql_source_prepare(sqlite3 *db, const char *zSource, int withKey,
                     || sqlite3_stricmp(zCol, "_rowid_")==0
                     || sqlite3_stricmp(zCol, "oid")==0) ) iRowid = i;
     }
-    if( rc==SQLITE_OK && iPix<0 ){
+    if( rc==SQLITE_OK && eMode==AESQL_SOURCE_ANY ){
+      if( iPix>=0 ){
+        eMode = AESQL_SOURCE_PIXELS;
+      }else{
+        /* Every column, in order: the query itself (ae_train reads no
+        ** key). */
+        rc = source_names(pInner, zSource, pOut, pzErr);
+        if( rc==SQLITE_OK ){ *ppStmt = pInner; pInner = 0; }
+        goto done;
+      }
+    }
+    if( rc==SQLITE_OK && eMode==AESQL_SOURCE_PIXELS && iPix<0 ){
       *pzErr = sqlite3_mprintf("source '%s' has no pixels column", zSource);
       rc = SQLITE_ERROR;
+    }
+    if( rc==SQLITE_OK && eMode==AESQL_SOURCE_NAMED ){
+      rc = source_find_named(pInner, zSource, nWant, azWant, aiCol, pzErr);
     }
     if( iKey<0 ) iKey = iRowid;
     if( !withKey ) iKey = -1;
     if( rc==SQLITE_OK ){
       /* The wrapper names the columns c0, c1, ... by position (SQLite
       ** would rename duplicate names), with a column list on a CTE. */
-      char *zCols = sqlite3_mprintf("c0");
-      for(i=1; zCols && i<n; i++) zCols = sqlite3_mprintf("%z, c%d", zCols, i);
-      if( !zCols ) rc = SQLITE_NOMEM;
-      else{
-        zSql = iKey>=0
-          ? sqlite3_mprintf("WITH s(%s) AS (%s\n) SELECT c%d, c%d FROM s", zCols, zInner, iKey, iPix)
-          : sqlite3_mprintf("WITH s(%s) AS (%s\n) SELECT c%d FROM s", zCols, zInner, iPix);
-        sqlite3_free(zCols);
-        if( !zSql ) rc = SQLITE_NOMEM;
+      sqlite3_str *q = sqlite3_str_new(db);
+      sqlite3_str_appendall(q, "WITH s(c0");
+      for(i=1; i<n; i++) sqlite3_str_appendf(q, ", c%d", i);
+      sqlite3_str_appendf(q, ") AS (%s\n) SELECT ", zInner);
+      if( iKey>=0 ) sqlite3_str_appendf(q, "c%d, ", iKey);
+      if( eMode==AESQL_SOURCE_PIXELS ){
+        sqlite3_str_appendf(q, "c%d", iPix);
+      }else{
+        for(i=0; i<nWant; i++) sqlite3_str_appendf(q, "%sc%d", i ? ", " : "", aiCol[i]);
       }
+      sqlite3_str_appendall(q, " FROM s");
+      zSql = sqlite3_str_finish(q);
+      if( !zSql ) rc = SQLITE_NOMEM;
     }
     if( rc==SQLITE_OK ){
       rc = source_prepare_query(db, zSql, zSource, ppStmt, pzErr);
-      if( rc==SQLITE_OK && pHasKey ) *pHasKey = iKey>=0;
+      if( rc==SQLITE_OK ){
+        pOut->hasKey = iKey>=0;
+        if( eMode==AESQL_SOURCE_NAMED ) pOut->nCol = nWant;
+      }
     }
   }
 
 done:
   sqlite3_finalize(pInner);
-  if( rc==SQLITE_OK && pzName && zTab ){ *pzName = zTab; zTab = 0; }
-  if( rc!=SQLITE_OK ){
-    sqlite3_finalize(*ppStmt);
-    *ppStmt = 0;
-  }
+  if( rc==SQLITE_OK && zTab ){ pOut->zName = zTab; zTab = 0; }
+  if( rc!=SQLITE_OK ) aesql_source_close(pOut);
+  sqlite3_free(aiCol);
   sqlite3_free(zSql);
   sqlite3_free(zInner);
   sqlite3_free(zKey);
   sqlite3_free(zDb);
   sqlite3_free(zTab);
+  return rc;
+}
+
+void aesql_source_close(aesql_source *p){
+  int i;
+  sqlite3_finalize(p->pStmt);
+  if( p->azCol ){
+    for(i=0; i<p->nCol; i++) sqlite3_free(p->azCol[i]);
+    sqlite3_free(p->azCol);
+  }
+  sqlite3_free(p->zName);
+  memset(p, 0, sizeof(*p));
+}
+
+int aesql_source_prepare(sqlite3 *db, const char *zSource, int withKey,
+                         sqlite3_stmt **ppStmt, int *pHasKey,
+                         char **pzName, char **pzErr){
+  aesql_source src;
+  int rc = aesql_source_open(db, zSource, AESQL_SOURCE_PIXELS, withKey, 0, 0,
+                             &src, pzErr);
+  *ppStmt = src.pStmt;
+  if( pHasKey ) *pHasKey = src.hasKey;
+  if( pzName ) *pzName = src.zName; else sqlite3_free(src.zName);
   return rc;
 }

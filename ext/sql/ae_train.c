@@ -1,7 +1,8 @@
 /*
 ** ae_train(source, hidden [, options]): trains an autoencoder on the
-** pixels of a table, view or SELECT, and stores it in ae_models,
-** ae_history and ae_calibration (ae_model.h). Returns the model's name.
+** pixels of a table, view or SELECT, or on its numeric columns when it has
+** no pixels column (ae_columns.h), and stores it in ae_models, ae_history
+** and ae_calibration (ae_model.h). Returns the model's name.
 **
 ** hidden is the integer width of the code layer (the tutorial's model,
 ** d -> hidden relu -> d), or a JSON array of encoder widths, the last one
@@ -9,7 +10,9 @@
 ** mirroring the encoder. The options are ae_options.h's.
 **
 ** This file is the SQL side of a training: it parses the arguments, reads
-** the source, calls the core's training loop (ext/core/ae_loop.h: Keras'
+** the source (numeric columns: scaled by a transform fitted to the
+** training rows, ae_xform.h, then trained on as f32 pixels), calls the
+** core's training loop (ext/core/ae_loop.h: Keras'
 ** fit() semantics, early stopping, the NaN stop) with callbacks for
 ** progress and interrupts, and stores the result.
 **
@@ -26,6 +29,7 @@
 #include "ae_progress.h"
 #include "ae_calib.h"
 #include "ae_score.h"
+#include "ae_columns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,8 +50,16 @@ typedef struct train_data {
   unsigned char *u8;    /* n x d bytes, when dtype is AESQL_U8 */
   float *f32;           /* n x d floats, when AESQL_F32 */
   size_t nAlloc;        /* rows allocated */
+  /* A source of numeric columns: the values as read (n x d doubles, NaN
+  ** for a NULL), until the transform fitted to the training rows turns
+  ** them into f32; the transform; the columns' names. */
+  double *raw;
+  aesql_xform xf;
+  char *const *azCol;   /* the source's, d names */
 } train_data;
 
+
+static void train_errorf(sqlite3_context *ctx, int rc, char *z);
 
 /* ---- reading the source ---- */
 
@@ -126,9 +138,110 @@ static int read_source(sqlite3_context *ctx, sqlite3_stmt *st, int dtype,
   return 0;
 }
 
+/* Reads every row's d columns (a source of numeric columns, ae_columns.h)
+** into p->raw as doubles: each cell a number, or a NULL (NaN here) when
+** `nulls` is "mean"; anything else is an error naming the column and the
+** row. Returns non-zero after setting an error on ctx. */
+static int read_columns(sqlite3_context *ctx, sqlite3_stmt *st, int d,
+                        char *const *azCol, int nulls, train_data *p){
+  int rc, i;
+  memset(p, 0, sizeof(*p));
+  p->dtype = AESQL_F32;
+  p->d = d;
+  p->azCol = azCol;
+  while( (rc = sqlite3_step(st))==SQLITE_ROW ){
+    double *row;
+    if( (size_t)p->n==p->nAlloc ){
+      /* As read_source: what 4 MB hold, at most 1024 rows, then double. */
+      size_t nFirst = ((size_t)4<<20) / ((size_t)d*sizeof(double));
+      size_t nNew = p->nAlloc ? p->nAlloc*2 : nFirst<1 ? 1 : nFirst>1024 ? 1024 : nFirst;
+      double *pNew;
+      if( nNew > 0x7fffffff ) nNew = 0x7fffffff;
+      if( (size_t)p->n==nNew ){
+        train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: too many rows "
+                                                        "(at most %d)", 0x7fffffff));
+        return 1;
+      }
+      pNew = sqlite3_realloc64(p->raw, nNew*(size_t)d*sizeof(double));
+      if( !pNew ){ sqlite3_result_error_nomem(ctx); return 1; }
+      p->raw = pNew;
+      p->nAlloc = nNew;
+    }
+    row = p->raw + (size_t)p->n*d;
+    for(i=0; i<d; i++){
+      int kind = aesql_cell_column(st, i, &row[i]);
+      if( kind<0 ){ sqlite3_result_error_nomem(ctx); return 1; }
+      if( kind==AESQL_CELL_NUMBER || (kind==AESQL_CELL_NULL && nulls==AESQL_NULLS_MEAN) ){
+        continue;
+      }else{
+        char *zWhere = sqlite3_mprintf("column '%s' of row %d of the source",
+                                       azCol[i], p->n+1);
+        train_errorf(ctx, SQLITE_ERROR, zWhere ? aesql_cell_error("ae_train",
+            zWhere, kind, (const char*)sqlite3_column_text(st, i),
+            "give \"nulls\": \"mean\" to fill NULLs with the training rows' "
+            "mean, or leave such rows out") : 0);
+        sqlite3_free(zWhere);
+        return 1;
+      }
+    }
+    p->n++;
+  }
+  if( rc!=SQLITE_DONE ){
+    aesql_result_sqlite_error(ctx, "ae_train", "cannot read the source", rc,
+                              sqlite3_db_handle(st));
+    return 1;
+  }
+  return 0;
+}
+
+/* The input transform of a source of numeric columns: fitted to the
+** training rows (the first nTrain, in source order: the held-out rows,
+** which calibrate the thresholds, are scaled as unseen rows are), then
+** applied to every row, into p->f32. Returns non-zero after setting an
+** error on ctx. */
+static int scale_columns(sqlite3_context *ctx, train_data *p, int nTrain,
+                         int scale, int nulls){
+  int rc, iBad = 0, r;
+  if( aesql_xform_init(&p->xf, p->d, nulls==AESQL_NULLS_MEAN) ){
+    sqlite3_result_error_nomem(ctx);
+    return 1;
+  }
+  rc = aesql_xform_fit(&p->xf, scale, p->raw, (size_t)nTrain, &iBad);
+  if( rc==AESQL_XFORM_EMPTY ){
+    train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: column '%s' is "
+        "NULL in every training row (the first %d); there is no mean to fill "
+        "it with", p->azCol[iBad], nTrain));
+    return 1;
+  }
+  if( rc!=AESQL_XFORM_OK ){
+    train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: column '%s' "
+        "cannot be scaled: its values are too large (its statistics over the "
+        "training rows are beyond double's range)", p->azCol[iBad]));
+    return 1;
+  }
+  p->f32 = sqlite3_malloc64(sizeof(float)*(size_t)p->n*p->d);
+  if( !p->f32 ){ sqlite3_result_error_nomem(ctx); return 1; }
+  for(r=0; r<p->n; r++){
+    const double *x = p->raw + (size_t)r*p->d;
+    rc = aesql_xform_apply(&p->xf, p->d, x, p->f32 + (size_t)r*p->d, &iBad);
+    if( rc!=AESQL_XFORM_OK ){
+      train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: column '%s' of "
+          "row %d of the source, %!.15g, is beyond float32's range once scaled "
+          "(\"scale\": \"%s\")", p->azCol[iBad], r+1, x[iBad],
+          aesql_scale_name(scale)));
+      return 1;
+    }
+  }
+  sqlite3_free(p->raw);
+  p->raw = 0;
+  return 0;
+}
+
 static void data_free(train_data *p){
   sqlite3_free(p->u8);
   sqlite3_free(p->f32);
+  sqlite3_free(p->raw);
+  aesql_xform_free(&p->xf);
 }
 
 /* ---- interrupts ----
@@ -236,16 +349,17 @@ static int store_model(sqlite3 *db, const char *zName, const char *zSource,
   aesql_txn txn;
   void *pBlob;
   int nBlob, rc, e;
-  char *zOpts, *zLayers, *zActs;
+  char *zOpts, *zLayers, *zActs, *zFeatures = 0;
   const int nVal = res->nVal, nTrain = res->nTrain;
   const aesql_epoch *last = &res->aEpoch[res->nEpoch-1];
   double trainSeconds = 0;
   for(e=0; e<res->nEpoch; e++) trainSeconds += res->aEpoch[e].seconds;
-  pBlob = aesql_model_encode(net, o->dtype, &nBlob);
+  pBlob = aesql_model_encode_xf(net, o->dtype, &data->xf, &nBlob);
   zOpts = aesql_options_json(o, res->nThread);
   zLayers = json_widths(net);
   zActs = json_acts(net);
-  if( !pBlob || !zOpts || !zLayers || !zActs ){
+  if( data->azCol ) zFeatures = aesql_json_names(data->azCol, data->d);
+  if( !pBlob || !zOpts || !zLayers || !zActs || (data->azCol && !zFeatures) ){
     rc = SQLITE_NOMEM;
     goto done_notxn;
   }
@@ -281,9 +395,9 @@ static int store_model(sqlite3 *db, const char *zName, const char *zSource,
     rc = sqlite3_prepare_v2(db,
       "INSERT INTO main.ae_models(name, n_input, n_hidden, dtype, source, "
       "rows_train, rows_val, epochs, loss, val_loss, train_seconds, options, "
-      "created, weights, layers, activations, best_epoch) VALUES(?1,?2,?3,?4,"
-      "?5,?6,?7,?8,?9,?10,?11,?12,strftime('%Y-%m-%d %H:%M:%S','now'),?13,"
-      "?14,?15,?16)", -1, &st, 0);
+      "created, weights, layers, activations, best_epoch, features) VALUES(?1,"
+      "?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,strftime('%Y-%m-%d %H:%M:%S','now'),"
+      "?13,?14,?15,?16,?17)", -1, &st, 0);
   }
   if( rc==SQLITE_OK ){
     if( (rc = bind_check(db, sqlite3_bind_text(st, 1, zName, -1, SQLITE_STATIC),
@@ -308,7 +422,11 @@ static int store_model(sqlite3 *db, const char *zName, const char *zSource,
      && (rc = sqlite3_bind_text(st, 14, zLayers, -1, SQLITE_STATIC))==SQLITE_OK
      && (rc = sqlite3_bind_text(st, 15, zActs, -1, SQLITE_STATIC))==SQLITE_OK
      && (rc = res->iBest ? sqlite3_bind_int(st, 16, res->iBest)
-                         : sqlite3_bind_null(st, 16))==SQLITE_OK ){
+                         : sqlite3_bind_null(st, 16))==SQLITE_OK
+     && (rc = zFeatures ? bind_check(db, sqlite3_bind_text(st, 17, zFeatures, -1,
+                                     SQLITE_STATIC), "list of features",
+                                     (sqlite3_int64)strlen(zFeatures), pzErr)
+                        : sqlite3_bind_null(st, 17))==SQLITE_OK ){
       sqlite3_step(st);
     }
     e = sqlite3_finalize(st);
@@ -346,6 +464,7 @@ static int store_model(sqlite3 *db, const char *zName, const char *zSource,
     aesql_txn_rollback(&txn);
   }
 done_notxn:
+  sqlite3_free(zFeatures);
   sqlite3_free(zOpts);
   sqlite3_free(zLayers);
   sqlite3_free(zActs);
@@ -490,6 +609,41 @@ static int cb_epoch(void *p, int epoch, const aesql_epoch *e){
   return 0;
 }
 
+/* The options that suit one kind of source and not the other, given for
+** the other, are refused; the rest settle as the source says: a source of
+** numeric columns is read as f32 (scaled by "scale"), one of pixels
+** unscaled (bytes by 1/255 always, as dtype says: "scale" none, stored so).
+** Returns non-zero after setting an error on ctx. */
+static int train_source_options(sqlite3_context *ctx, const aesql_source *src,
+                                const char *zSource, aesql_train_opts *o){
+  if( src->nCol>0 ){
+    if( aesql_options_given(o, "dtype") ){
+      train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: option 'dtype' "
+          "says how a pixels column is encoded, and source '%s' has none: its "
+          "%d columns are read as numbers (as float32, scaled as option "
+          "'scale' says); leave 'dtype' out", zSource, src->nCol));
+      return 1;
+    }
+    o->dtype = AESQL_F32;
+  }else{
+    if( o->scale!=AESQL_SCALE_NONE && aesql_options_given(o, "scale") ){
+      train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: option 'scale' "
+          "is for sources of numeric columns, and source '%s' has a pixels "
+          "column, read as its dtype says (u8 bytes scaled by 1/255, f32 as "
+          "they are); leave 'scale' out", zSource));
+      return 1;
+    }
+    if( o->nulls!=AESQL_NULLS_ERROR ){
+      train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: option 'nulls' "
+          "is for sources of numeric columns, and source '%s' has a pixels "
+          "column (NULL pixels are always an error); leave 'nulls' out", zSource));
+      return 1;
+    }
+    o->scale = AESQL_SCALE_NONE;
+  }
+  return 0;
+}
+
 static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   aesql_conn *conn = sqlite3_user_data(ctx);
@@ -501,9 +655,9 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   aesql_loop_res res;
   aesql_loop_cb cb;
   train_cb tc;
-  sqlite3_stmt *pSrc = 0;
+  aesql_source src;
   const char *zSource, *zWhy = 0;
-  char *zSrcName = 0, *zName = 0, *zErr = 0;
+  char *zName = 0, *zErr = 0;
   int enc[TRAIN_MAX_ENC], width[AESQL_NET_MAX_LAYERS+1], act[AESQL_NET_MAX_LAYERS];
   int nEnc = 0, nLayer, nTrain, nVal, i, rc;
 
@@ -513,6 +667,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   memset(&o, 0, sizeof(o));
   memset(&res, 0, sizeof(res));
   memset(&tc, 0, sizeof(tc));
+  memset(&src, 0, sizeof(src));
 
   if( conn->nTraining>0 ){
     /* Its model would be committed before the outer training knows
@@ -542,13 +697,14 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 
   /* The source, the model's name, and whether it can be stored: what
   ** would fail at the end fails now, before any training. */
-  rc = aesql_source_prepare(db, zSource, 0, &pSrc, 0, &zSrcName, &zErr);
+  rc = aesql_source_open(db, zSource, AESQL_SOURCE_ANY, 0, 0, 0, &src, &zErr);
   if( rc!=SQLITE_OK ){ train_error(ctx, db, rc, zErr); goto done; }
+  if( train_source_options(ctx, &src, zSource, &o) ) goto done;
   if( o.zName ){
     zName = sqlite3_mprintf("%s", o.zName);
   }else{
     sqlite3_str *s = sqlite3_str_new(db);
-    sqlite3_str_appendall(s, zSrcName ? zSrcName : "query");
+    sqlite3_str_appendall(s, src.zName ? src.zName : "query");
     for(i=0; i<nEnc; i++) sqlite3_str_appendf(s, "_%d", enc[i]);
     zName = sqlite3_str_finish(s);
   }
@@ -557,9 +713,13 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc!=SQLITE_OK ){ train_error(ctx, db, rc, zErr); goto done; }
 
   /* Read the data. */
-  if( read_source(ctx, pSrc, o.dtype, &data) ) goto done;
-  sqlite3_finalize(pSrc);
-  pSrc = 0;
+  if( src.nCol>0 ){
+    if( read_columns(ctx, src.pStmt, src.nCol, src.azCol, o.nulls, &data) ) goto done;
+  }else{
+    if( read_source(ctx, src.pStmt, o.dtype, &data) ) goto done;
+  }
+  sqlite3_finalize(src.pStmt);
+  src.pStmt = 0;
   if( data.n==0 ){
     train_errorf(ctx, SQLITE_ERROR, sqlite3_mprintf("ae_train: source '%s' has "
                                                     "no rows", zSource));
@@ -577,6 +737,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
         "none out", data.n, o.validation_split));
     goto done;
   }
+  if( src.nCol>0 && scale_columns(ctx, &data, nTrain, o.scale, o.nulls) ) goto done;
   if( interrupted(tc.pPoll) ){ train_interrupted(ctx); goto done; }
 
   /* The model: the encoder's widths mirrored; hidden layers with the
@@ -655,10 +816,9 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 done:
   aesql_run_end(tc.run);
   conn->nTraining--;
-  sqlite3_finalize(pSrc);
+  aesql_source_close(&src);
   sqlite3_finalize(tc.pPoll);
   sqlite3_free(zErr);
-  sqlite3_free(zSrcName);
   sqlite3_free(zName);
   aesql_options_free(&o);
   aesql_nn_mfree(res.aEpoch);

@@ -139,9 +139,11 @@ int main(void){
   check_sql("a new model trains into the old database", db,
     "SELECT ae_train('u8rows', '[8, 4]', '{\"epochs\": 2, \"seed\": 3, \"name\": \"new\"}')",
     "new");
-  CHECK("ae_models gained layers, activations, best_epoch",
+  CHECK("ae_models gained layers, activations, best_epoch, features",
         has_column(db, "ae_models", "layers") && has_column(db, "ae_models", "activations")
-        && has_column(db, "ae_models", "best_epoch"));
+        && has_column(db, "ae_models", "best_epoch") && has_column(db, "ae_models", "features"));
+  check_sql("the old models are models of pixels: features NULL", db,
+    "SELECT count(*) FROM ae_models WHERE features IS NULL", "3");
   CHECK("ae_history gained best", has_column(db, "ae_history", "best"));
   check_sql("the old models' architecture is filled in", db,
     "SELECT group_concat(name || ' ' || layers || ' ' || activations, '; ') FROM "
@@ -159,7 +161,7 @@ int main(void){
     "'u8rows') WHERE error>0) FROM ae_models WHERE name='new'", "02000000|200");
   check_sql("a second training does not migrate again", db,
     "SELECT ae_train('u8rows', 4, '{\"epochs\": 1, \"seed\": 3, \"name\": \"new2\"}'),"
-    " (SELECT count(*) FROM pragma_table_info('ae_models'))", "new2|17");
+    " (SELECT count(*) FROM pragma_table_info('ae_models'))", "new2|18");
   sqlite3_close(db);
 
   /* ---- inside a transaction the caller rolls back ---- */

@@ -117,13 +117,14 @@ static const char *zDefaults =
   "\"learning_rate\":0.001,\"beta_1\":0.9,\"beta_2\":0.999,\"epsilon\":1.0e-07,"
   "\"seed\":7,\"threads\":3,\"shuffle\":true,\"dtype\":\"u8\","
   "\"false_alarm_rate\":0.01,\"activation\":\"relu\",\"output_activation\":\"linear\","
-  "\"l2\":0.0,\"dropout\":0.0,\"patience\":0,\"min_delta\":0.0,\"restore_best\":false}";
+  "\"l2\":0.0,\"dropout\":0.0,\"patience\":0,\"min_delta\":0.0,\"restore_best\":false,"
+  "\"scale\":\"standard\",\"nulls\":\"error\"}";
 
 static const char *zKnown =
   "epochs, batch_size, validation_split, learning_rate, beta_1, beta_2, "
   "epsilon, seed, name, threads, shuffle, dtype, progress, replace, "
   "false_alarm_rate, activation, output_activation, l2, dropout, patience, "
-  "min_delta, restore_best";
+  "min_delta, restore_best, scale, nulls";
 
 /* Options not stored: read back through ae_test_options_call. */
 static int is_call_option(const char *zKey){
@@ -347,6 +348,19 @@ static void ranges(sqlite3 *db){
             "SELECT ae_test_options('{\"output_activation\": \"elu\"}')",
             "ERROR: ae_train: option 'output_activation' must be 'linear' or 'sigmoid'");
 
+  /* A source of numeric columns' options (ae_train refuses them, given,
+  ** for a source of pixels: tests/sql/test_columns.c). */
+  opt_ok(db, "scale", "\"standard\"", "\"standard\"");
+  opt_ok(db, "scale", "\"minmax\"", "\"minmax\"");
+  opt_ok(db, "scale", "\"none\"", "\"none\"");
+  opt_bad(db, "scale", "\"zscore\"", "must be 'standard', 'minmax' or 'none'");
+  opt_bad(db, "scale", "\"Standard\"", "must be 'standard', 'minmax' or 'none'");
+  opt_bad(db, "scale", "1", "must be 'standard', 'minmax' or 'none'");
+  opt_ok(db, "nulls", "\"error\"", "\"error\"");
+  opt_ok(db, "nulls", "\"mean\"", "\"mean\"");
+  opt_bad(db, "nulls", "\"median\"", "must be 'error' or 'mean'");
+  opt_bad(db, "nulls", "null", "must be 'error' or 'mean'");
+
   opt_ok(db, "l2", "0", "0.0");
   opt_ok(db, "l2", "1", "1.0");
   opt_ok(db, "l2", "0.0001", "0.0001");
@@ -435,7 +449,8 @@ static void objects(sqlite3 *db){
             "ERROR: ae_train: unknown option 'epoch' (known: epochs, batch_size, "
             "validation_split, learning_rate, beta_1, beta_2, epsilon, seed, name, "
             "threads, shuffle, dtype, progress, replace, false_alarm_rate, activation, "
-            "output_activation, l2, dropout, patience, min_delta, restore_best)");
+            "output_activation, l2, dropout, patience, min_delta, restore_best, scale, "
+            "nulls)");
   unknown_is(db, "names are case-sensitive", "'{\"Epochs\": 3}'", "Epochs");
   unknown_is(db, "an empty name is unknown", "'{\"\": 3}'", "");
 
