@@ -250,15 +250,17 @@ static int model_features(sqlite3 *db, aesql_model *pm, const char *zJson,
   const int d = pm->nn.d;
   int rc, n = 0, bad = pm->dtype!=AESQL_F32 ? 2 : 0;
   if( bad ) goto check;
-  /* CASE, not AND: json_type() raises an error on text that is not JSON. */
-  rc = sqlite3_prepare_v2(db, "SELECT CASE WHEN json_valid(?1) THEN "
-                          "json_type(?1)='array' AND json_array_length(?1)=?2 "
-                          "ELSE 0 END", -1, &st, 0);
+  /* Not json_valid(), which reads out of memory as invalid JSON: text that
+  ** is not JSON makes json_type() fail with SQLITE_ERROR ("malformed
+  ** JSON"), out of memory with SQLITE_NOMEM. */
+  rc = sqlite3_prepare_v2(db, "SELECT json_type(?1)='array' AND "
+                          "json_array_length(?1)=?2", -1, &st, 0);
   if( rc==SQLITE_OK ){
     sqlite3_bind_text(st, 1, zJson, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, d);
     rc = sqlite3_step(st);
     if( rc==SQLITE_ROW ){ bad = !sqlite3_column_int(st, 0); rc = SQLITE_OK; }
+    else if( rc==SQLITE_ERROR ){ bad = 1; rc = SQLITE_OK; }
   }
   sqlite3_finalize(st);
   st = 0;

@@ -23,6 +23,12 @@
 #      against the plain one's, and whether the two models are the same bits.
 #   5. one-class MNIST (tests/bench/torch_oneclass.py against the same in SQL):
 #      the AUROC of a model per digit, libaesql and PyTorch, over seeds.
+#   7. a model of numeric columns (below part 6 in the code, 11 in the
+#      summary): rows/s of ae_error with the 30 columns of the breast-cancer
+#      data (data/breast_cancer.csv, repeated to BENCH_COLUMNS_ROWS rows) as
+#      arguments, REAL and as the CSV import's TEXT, against ae_error on a
+#      prebuilt vector of the same rows (ae_vector), and ae_scores reading the
+#      columns by name; the same model, 30 -> 16 -> 30, in one process.
 #   6. the deep model: part 1's whole job (default threads) with the stack
 #      784 -> 128 -> 32 -> 128 -> 784 (ReLU after every layer but the last),
 #      ae_train('train', '[128, 32]', ...) in one sqlite3 process against
@@ -64,10 +70,11 @@
 #   BENCH_NUMPY_ROWS [20000]   BENCH_NUMPY_EPOCHS [5]
 #   BENCH_SKIP=""              parts to leave out, any of:
 #                              peak floor torch aesql threads1 scoring scaling
-#                              numpy oneclass deep
+#                              numpy oneclass deep columns
 #   BENCH_ONECLASS_SEEDS ["1 2 3"]  seeds of part 5
 #   BENCH_DEEP_HIDDEN ["128 32"]  the deep model's encoder widths (part 6)
 #   BENCH_DEEP_REPS [BENCH_REPS]  runs of each side of part 6
+#   BENCH_COLUMNS_ROWS [56900] rows of part 7 (the data's 569, repeated)
 #   BENCH_CORETYPE [SkylakeX]  OPENBLAS_CORETYPE for the sgemm floor
 #   BENCH_QUIET_WAIT [120]     seconds, in all, to wait for other processes
 #                              to go quiet before runs (5 s at most a run)
@@ -687,6 +694,46 @@ deep_verdict() {
   if [ -n "${D[a_error]:-}" ]; then echo "not run"; else verdict "$@"; fi
 }
 
+# ------------------------------------------------------------- columns ----
+# Part 7: a model of numeric columns scored by its 30 column arguments
+# against the same model on a prebuilt vector of the same rows: what reading
+# and scaling 30 SQL values a row costs over one BLOB. Both go through the
+# same per-row kernel (f32, dense); ae_scores reads the columns by name.
+declare -A C
+COL_ROWS=${BENCH_COLUMNS_ROWS:-56900}
+BC_COLS="radius_mean, texture_mean, perimeter_mean, area_mean, smoothness_mean, compactness_mean, concavity_mean, concave_points_mean, symmetry_mean, fractal_dimension_mean, radius_se, texture_se, perimeter_se, area_se, smoothness_se, compactness_se, concavity_se, concave_points_se, symmetry_se, fractal_dimension_se, radius_worst, texture_worst, perimeter_worst, area_worst, smoothness_worst, compactness_worst, concavity_worst, concave_points_worst, symmetry_worst, fractal_dimension_worst"
+if ! skipped columns; then
+  section "a model of numeric columns: ae_error with 30 column arguments against a prebuilt vector, $COL_ROWS rows, $REPS runs (median of $SCORE_REPS queries each)"
+  CDB=$OUT/columns.db
+  if [ ! -f data/breast_cancer.csv ]; then
+    say "skipped: data/breast_cancer.csv missing (make data)"
+  elif ! $SQL "$CDB" ".load $EXT" ".import --csv data/breast_cancer.csv cells" \
+      "CREATE TABLE text_rows AS WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ($COL_ROWS + 568) / 569) SELECT $BC_COLS FROM k, cells LIMIT $COL_ROWS" \
+      "CREATE TABLE real_rows AS SELECT $(echo "$BC_COLS" | sed 's/\([a-z_][a-z_]*\)/CAST(\1 AS REAL) AS \1/g') FROM text_rows" \
+      "CREATE TABLE vecs AS SELECT ae_vector($BC_COLS) AS v FROM real_rows" \
+      "SELECT ae_train('SELECT * FROM real_rows LIMIT 5690', 16, '{\"epochs\": 5, \"batch_size\": 32, \"seed\": 1, \"name\": \"cols\"}')" \
+      > "$OUT/columns_setup.out" 2>&1 || grep -qi error "$OUT/columns_setup.out"; then
+    say "setup failed: $(grep -m1 -i error "$OUT/columns_setup.out")"
+  else
+    for r in $(seq 1 "$REPS"); do
+      s1=$(score_query "col_args_$r" "$CDB" "SELECT avg(ae_error('cols', $BC_COLS)) FROM real_rows;")
+      s2=$(score_query "col_text_$r" "$CDB" "SELECT avg(ae_error('cols', $BC_COLS)) FROM text_rows;")
+      s3=$(score_query "col_vec_$r" "$CDB" "SELECT avg(ae_error('cols', v)) FROM vecs;")
+      s4=$(score_query "col_scores_$r" "$CDB" "SELECT avg(error) FROM ae_scores('cols', 'real_rows');")
+      for t in args:$s1 text:$s2 vec:$s3 scores:$s4; do
+        echo "rows_per_s=$(rate "$COL_ROWS" "${t#*:}")" >> "$OUT/col_${t%%:*}_$r.out"
+      done
+      say "run $r: 30 REAL arguments $(rate "$COL_ROWS" "$s1") rows/s, 30 TEXT arguments $(rate "$COL_ROWS" "$s2"), a vector $(rate "$COL_ROWS" "$s3"), ae_scores by name $(rate "$COL_ROWS" "$s4")$(busy_tag "col_args_$r")"
+    done
+    for t in args text vec scores; do
+      C[$t]=$(for n in $(use_runs "col_$t" "$REPS"); do kv "$n" rows_per_s; done | median)
+      record "columns_${t}_rows_per_s" "${C[$t]}"
+    done
+    record columns_rows "$COL_ROWS"
+  fi
+  rm -f "$CDB"
+fi
+
 # ---------------------------------------------------- achieved GFLOP/s ----
 # The flops of one epoch of each job (tests/bench/flops.py: the products
 # only, libaesql's first layer over the non-zero pixels), for the rows the
@@ -1001,6 +1048,16 @@ for run in $GF_RUNS; do
 done
 out "     (PyTorch does every product dense: its own count is larger; on libaesql's count it is credited"
 out "      only with the work libaesql does, which is the rate that compares the two trainings' speed)"
+
+if [ -n "${C[args]:-}" ]; then
+  echo
+  out "  11. a model of numeric columns (30 -> 16 -> 30, $COL_ROWS rows of the breast-cancer data), rows/s of ae_error"
+  out "     30 REAL column arguments: $(fmt "${C[args]}" %.0f);  30 TEXT arguments (as .import makes them): $(fmt "${C[text]}" %.0f)"
+  out "     a prebuilt vector (ae_vector) of the same rows: $(fmt "${C[vec]}" %.0f);  arguments / vector: $(div "${C[args]}" "${C[vec]}")x"
+  out "     ae_scores(m, 'rows'), the columns by name: $(fmt "${C[scores]}" %.0f)"
+  md ""
+  md "A model of numeric columns (30 -> 16 -> 30, $COL_ROWS rows of the breast-cancer data): \`ae_error\` with its 30 columns as REAL arguments scores $(fmt "${C[args]}" %.0f) rows/s ($(fmt "${C[text]}" %.0f) with the TEXT cells of \`.import --csv\`), on a prebuilt vector of the same rows $(fmt "${C[vec]}" %.0f) rows/s ($(div "${C[args]}" "${C[vec]}")x); \`ae_scores\`, reading the columns by name, $(fmt "${C[scores]}" %.0f) rows/s."
+fi
 
 echo
 R=$(verdict "$(G A rss_default)" "<=" 120)

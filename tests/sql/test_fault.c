@@ -29,7 +29,9 @@
 ** allocator hook), OpenBLAS's, and thread creation.
 **
 ** Each run starts from a fresh copy of a small database file (a table of
-** 40 rows of 16 bytes, a model trained on it) and a fresh connection
+** 40 rows of 16 bytes, a model trained on it; or a table of 40 rows of
+** three numeric columns, INTEGER, REAL with NULLs and numeric TEXT, and a
+** model of its columns) and a fresh connection
 ** without lookaside (so that every allocation reaches the allocator).
 ** A run passes when, with the allocator healthy again:
 **   - the operation succeeded with exactly the result of a run without
@@ -248,6 +250,15 @@ static void make_table(sqlite3 *db){
   sqlite3_exec(db, "COMMIT", 0, 0, 0);
 }
 
+/* Table c(a, b, c): ROWS rows of numbers, INTEGER, REAL with a NULL in
+** every seventh row, and numeric TEXT: a source of numeric columns. */
+static void make_columns(sqlite3 *db){
+  sqlite3_exec(db, "PRAGMA synchronous=OFF; CREATE TABLE c(a, b, c);"
+    "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM i WHERE n<40)"
+    " INSERT INTO c SELECT n % 9, CASE WHEN n % 7 THEN (n % 5) * 1.5 END,"
+    " printf('%.2f', (n % 9) * 0.5 + (n % 5)) FROM i", 0, 0, 0);
+}
+
 static void put_be32(unsigned char *p, uint32_t v){
   p[0] = (unsigned char)(v>>24); p[1] = (unsigned char)(v>>16);
   p[2] = (unsigned char)(v>>8); p[3] = (unsigned char)v;
@@ -369,6 +380,16 @@ typedef struct fault_op {
   "(SELECT group_concat(epoch || ':' || loss || ':' || ifnull(val_loss, '-'), ',') " \
   "  FROM ae_history h WHERE h.model = m.name), " \
   "(SELECT ae_error(m.name, pixels) FROM t WHERE rowid = 3) " \
+  "FROM ae_models m ORDER BY name;" \
+  "SELECT 'orphan history', count(*) FROM ae_history " \
+  "WHERE model NOT IN (SELECT name FROM ae_models);"
+/* The same for the models of numeric columns of table c. */
+#define STATE_MODELS_C \
+  "SELECT name, n_input, n_hidden, dtype, source, rows_train, rows_val, " \
+  "epochs, loss, val_loss, json_remove(options, '$.threads'), hex(weights), features, " \
+  "(SELECT group_concat(epoch || ':' || loss || ':' || ifnull(val_loss, '-'), ',') " \
+  "  FROM ae_history h WHERE h.model = m.name), " \
+  "(SELECT ae_error(m.name, a, b, c) FROM c WHERE rowid = 3) " \
   "FROM ae_models m ORDER BY name;" \
   "SELECT 'orphan history', count(*) FROM ae_history " \
   "WHERE model NOT IN (SELECT name FROM ae_models);"
@@ -645,9 +666,9 @@ static int only_run(const char *zOnly, const fault_op *aOp, int nOp){
 
 int main(void){
   const char *zDir;
-  char zT0[256], zT1[256], zT2[256], zT3[256], zGone[256];
+  char zT0[256], zT1[256], zT2[256], zT3[256], zT4[256], zT5[256], zGone[256];
   sqlite3 *db;
-  fault_op aOp[16];
+  fault_op aOp[24];
   int nOp = 0, i;
   const char *zOnly = getenv("AESQL_FAULT_ONLY");
 
@@ -703,6 +724,22 @@ int main(void){
   }
   sqlite3_close(db);
   unlink(zGone);
+  /* t4.db: a table of numeric columns c. t5.db: t4 and a model of its
+  ** columns mc (NULLs filled with the training mean). */
+  snprintf(zT4, sizeof(zT4), "%s/t4.db", zDir);
+  snprintf(zT5, sizeof(zT5), "%s/t5.db", zDir);
+  db = check_open(zT4);
+  make_columns(db);
+  sqlite3_close(db);
+  copy_file(zT4, zT5);
+  db = check_open(zT5);
+  {
+    char *z = check_query(db, "SELECT ae_train('c', 2, '{\"epochs\": 3, \"seed\": 1, "
+                          "\"name\": \"mc\", \"nulls\": \"mean\", \"progress\": false}')");
+    if( strcmp(z, "mc")!=0 ){ fprintf(stderr, "cannot train mc: %s\n", z); exit(2); }
+    sqlite3_free(z);
+  }
+  sqlite3_close(db);
 
 #define OP(zN, zT, bMulti, zS, ...) do{ \
     aOp[nOp].zName = (zN); aOp[nOp].zTemplate = (zT); \
@@ -735,6 +772,19 @@ int main(void){
      "SELECT key, error FROM ae_scores('m', 't')");
   OP("ae_scores on a query", zT1, 0, STATE_MODELS,
      "SELECT key, error FROM ae_scores('m', 'SELECT pixels FROM t WHERE class = 2')");
+  OP("ae_train columns, nulls mean", zT4, 0, STATE_MODELS_C STATE_SCHEMA,
+     "SELECT ae_train('c', 2, " TRAIN_OPTS(1, ", \"nulls\": \"mean\"") ")");
+  OP("ae_train columns minmax, threads 2", zT5, 0, STATE_MODELS_C STATE_SCHEMA,
+     "SELECT ae_train('SELECT a, c FROM c', 2, " TRAIN_OPTS(2, ", \"scale\": \"minmax\", "
+     "\"name\": \"q\"") ")");
+  OP("ae_error columns, by arguments and by vector", zT5, 0, STATE_MODELS_C,
+     "SELECT rowid, ae_error('mc', a, b, c), ae_error('mc', ae_vector(a, 1, c)), "
+     "ae_is_anomaly('mc', a, b, c, 0.5) FROM c WHERE rowid <= 8");
+  OP("ae_reconstruct and ae_explain columns", zT5, 0, STATE_MODELS_C,
+     "SELECT rowid, ae_reconstruct('mc', a, b, c), ae_explain('mc', a, b, c), "
+     "hex(ae_encode('mc', a, b, c)) FROM c WHERE rowid <= 8");
+  OP("ae_scores columns by name", zT5, 0, STATE_MODELS_C,
+     "SELECT key, error FROM ae_scores('mc', 'SELECT c, rowid, b, a FROM c')");
   OP("idx u8 plain", zT1, 1, STATE_SCHEMA,
      "CREATE VIRTUAL TABLE w USING idx(images='%q', labels='%q');"
      "SELECT rowid, class, hex(pixels), height, width, dtype FROM w", zImgU8, zLab);
