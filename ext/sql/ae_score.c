@@ -11,6 +11,22 @@
 ** model is a name in ae_models; pixels a BLOB of d bytes (u8 models) or
 ** d little-endian float32 (f32 models); NULL pixels give NULL.
 **
+** A model of numeric columns (ae_columns.h) takes its d features instead,
+** as arguments, ae_error('cells', radius_mean, texture_mean, ...), or as
+** one vector BLOB of the raw values (ae_vector); each value goes through
+** the model's input transform into a row of floats that the same kernels
+** score. ae_is_anomaly takes an optional rate after either form. Then:
+**
+**   ae_reconstruct(model, x1, ..., xd) -> JSON {"x1": value, ...}, the
+**                                         original units, in order
+**   ae_explain(model, x1, ..., xd)     -> JSON [{"feature", "share",
+**                                         "value", "reconstructed"}, ...]
+**                                         largest share of the error first
+**
+** The scalar functions are registered for the counts of a model of pixels
+** (2, and 3 for ae_is_anomaly), as they always were, and for any count
+** (-1), which SQLite falls back to for the others.
+**
 ** The model is read from ae_models and decoded once per statement: it is
 ** kept as the function's auxdata on its first argument, which SQLite keeps
 ** for as long as that argument is a constant.
