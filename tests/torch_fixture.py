@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Writes tests/fixtures/nn_torch.txt, the reference numbers test_nn.c checks.
+"""Writes tests/fixtures/nn_torch.txt, the reference numbers tests/core/test_net.c checks.
 
     /usr/bin/python3 tests/torch_fixture.py      (torch 1.13, numpy)
 
-The same d-h-d autoencoder as ext/ae_nn.c, built in PyTorch (float32,
+The same d-h-d autoencoder as ext/core/ae_net.c (two layers), built in PyTorch (float32,
 autograd for the gradients) from IDENTICAL initial weights and data: this
 script reimplements the C random generator (xoshiro256** seeded through
 splitmix64, Lemire's bounded integers, Fisher-Yates), so both sides draw the
@@ -29,7 +29,7 @@ M64 = (1 << 64) - 1
 
 
 class Rng:
-    """xoshiro256**, as aesql_rng in ext/ae_nn.c."""
+    """xoshiro256**, as aesql_rng in ext/core/ae_rng.c."""
 
     def __init__(self, seed):
         x, self.s = seed & M64, []

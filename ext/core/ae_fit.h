@@ -1,6 +1,6 @@
 /*
 ** Mini-batch training steps and validation passes, data-parallel over a
-** thread pool (ae_pool.h) with the numerics of ae_nn.h.
+** thread pool (ae_pool.h) with the passes of ae_net.h.
 **
 **   aesql_fit *f = aesql_fit_new(&nn, &adam, &data, 256, 2);
 **   loss = aesql_fit_grad(f, idx, 256);      (rows idx[0..256) of data)
@@ -21,7 +21,7 @@
 ** depends on the data, the seed and the batch size only: any number of
 ** threads, and any timing, gives the same model bit for bit (on one
 ** machine: the kernels picked for a CPU can change the last bits, see
-** ae_nn.c). Likewise the validation loss, whose parts' sums are added in
+** ae_simd.h). Likewise the validation loss, whose parts' sums are added in
 ** part order.
 **
 ** A fit reserves the buffer OpenBLAS maps for each of its threads
