@@ -48,6 +48,8 @@
 /* Scratch: one allocation, each array 64-byte aligned. */
 struct aesql_net_work {
   int nLayer, max_n, d, wMax;
+  int nOut[AESQL_NET_MAX_LAYERS];    /* each layer's width: A[l] holds
+                               ** max_n x nOut[l] */
   double dropout;              /* p: the rate dropped */
   float keep;                  /* 1/(1 - p) */
   float *A[AESQL_NET_MAX_LAYERS];    /* max_n x nOut: layer outputs
@@ -91,6 +93,7 @@ aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
   w->max_n = max_n;
   w->d = d;
   w->wMax = wMax;
+  for(l=0; l<nL; l++) w->nOut[l] = net->layer[l].nOut;
   w->dropout = dropout;
   w->keep = (float)(1.0/(1.0 - dropout));
   p = (float*)w + nHead;
@@ -115,11 +118,14 @@ void aesql_net_work_free(aesql_net_work *w){
   aesql_nn_mfree(w);
 }
 
-/* Does w fit net? */
+/* Does w fit net? Each layer's outputs must fit the work's arrays for
+** that layer (within the widest is not enough: A[l] is sized by layer
+** l's own width). */
 static int net_work_fits(const aesql_net *net, const aesql_net_work *w){
   int l;
   if( w==0 || w->nLayer!=net->nLayer || w->d!=net->layer[0].nIn ) return 0;
   for(l=0; l<net->nLayer; l++){
+    if( net->layer[l].nOut>w->nOut[l] ) return 0;
     if( net->layer[l].nOut>w->wMax || net->layer[l].nIn>w->wMax ) return 0;
   }
   return 1;
@@ -583,13 +589,15 @@ static void net_forward_rows(const aesql_net *net, aesql_net_work *w,
   }
 }
 
-double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
-                           const aesql_nn_data *x, const uint32_t *idx,
-                           int n, int nAll, float *g, int add,
-                           uint64_t dropKey, int iFirst){
+/* aesql_net_grad_rows, with dropout when `drop` (and the work has it):
+** aesql_net_grad passes 0, its gradient being the loss's without
+** dropout whatever the work. */
+static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
+                            const aesql_nn_data *x, const uint32_t *idx,
+                            int n, int nAll, float *g, int add,
+                            uint64_t dropKey, int iFirst, int drop){
   const int nL = net->nLayer, d = net->layer[0].nIn;
   const aesql_layer *Lo = &net->layer[nL-1];
-  const int drop = w && w->dropout>0.0;
   const float scale = (float)(2.0/((double)nAll*d));
   const float *X = 0;
   float *D, *Dn;
@@ -600,6 +608,7 @@ double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
     return 0.0;
   }
   if( !net_work_fits(net, w) || n>w->max_n || n>nAll || x->d!=d ) return NAN;
+  drop = drop && w->dropout>0.0;
   net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst);
   if( x->nz==0 ) X = w->X;             /* the rows, gathered by layer 0 */
   /* The output layer: D = dL/dz, and its bias's gradient. */
@@ -632,6 +641,13 @@ double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
     D = Dn;
   }
   return loss;
+}
+
+double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
+                           const aesql_nn_data *x, const uint32_t *idx,
+                           int n, int nAll, float *g, int add,
+                           uint64_t dropKey, int iFirst){
+  return net_grad_rows(net, w, x, idx, n, nAll, g, add, dropKey, iFirst, 1);
 }
 
 double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
@@ -681,6 +697,6 @@ double aesql_net_grad(const aesql_net *net, aesql_net_work *w,
   }
   if( !net_work_fits(net, w) || n>w->max_n ) return NAN;
   aesql_nn_data_init(&x, d, (size_t)n, 0, X);
-  return aesql_net_grad_rows(net, w, &x, w->iota, n, n, g, 0, 0, 0)
+  return net_grad_rows(net, w, &x, w->iota, n, n, g, 0, 0, 0, 0)
          /((double)n*d);
 }
