@@ -217,6 +217,7 @@ void aesql_fit_step(aesql_fit *f){
   if( f->nPart<1 ) return;
   f->lr_t = aesql_adam_next(f->opt);
   aesql_pool_run(f->pool, f->nChunk, fit_step_task, f);
+  f->nPart = 0;   /* the gradient is spent (and holds the l2 term now) */
 }
 
 double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n){

@@ -2,8 +2,8 @@
 ** Mini-batch training steps and validation passes, data-parallel over a
 ** thread pool (ae_pool.h) with the passes of ae_net.h.
 **
-**   aesql_fit *f = aesql_fit_new(&nn, &adam, &data, 256, 2);
-**   loss = aesql_fit_grad(f, idx, 256);      (rows idx[0..256) of data)
+**   aesql_fit *f = aesql_fit_new(&net, &adam, &data, 256, 2, l2, dropout);
+**   loss = aesql_fit_grad(f, idx, 256, key); (rows idx[0..256) of data)
 **   aesql_fit_step(f);                       (Adam with that gradient)
 **   val = aesql_fit_loss(f, idx + nTrain, nVal);
 **   aesql_fit_free(f);
@@ -69,7 +69,8 @@ int aesql_fit_threads(const aesql_fit *f);
 double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
                       uint64_t dropKey);
 
-/* One Adam step with the gradient of the last aesql_fit_grad(). */
+/* One Adam step with the gradient of the last aesql_fit_grad(); nothing
+** when that gradient was used by a step already. */
 void aesql_fit_step(aesql_fit *f);
 
 /* The mean squared error over rows idx[0..n) of x, any n >= 0, without
