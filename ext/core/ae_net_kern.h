@@ -15,7 +15,7 @@
 ** with the arguments and meaning of ae_net_pass.c's nn_* functions of the
 ** same names.
 **
-** Why not NN_CLONES over nn_vec: a GCC vector of NN_LANES (16) floats is
+** Why not NN_CLONES over a GCC vector of NN_LANES (16) floats: it is
 ** one AVX-512 register but two AVX2 or four SSE ones, and in the AVX2
 ** and SSE2 clones GCC splits it through the stack: a broadcast becomes
 ** sixteen 4-byte stores read back by 32-byte loads, whose store

@@ -68,16 +68,6 @@ static inline int nn_isa(void){
 static inline int nn_isa(void){ return NN_ISA_BASE; }
 #endif
 
-/* Vectors of NN_LANES floats, GCC's vector extension: one AVX-512
-** register, two AVX2 or four SSE registers in the respective clones,
-** where GCC splits them through memory: fine for a loop that loads,
-** computes and stores (the vectoriser does the same), too slow for a
-** vector kept from one iteration to the next, or a scalar broadcast
-** (ae_net_kern.h). */
-typedef float nn_vec __attribute__((vector_size(NN_LANES*sizeof(float))));
-#define NN_VLOAD(v, p)   memcpy(&(v), (p), sizeof(nn_vec))
-#define NN_VSTORE(p, v)  memcpy((p), &(v), sizeof(nn_vec))
-
 /* Floats rounded up to a whole number of NN_ALIGN-byte lines. */
 static inline size_t nn_round(size_t nFloat){
   size_t k = NN_ALIGN/sizeof(float);
