@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Writes tests/fixtures/nn_torch.txt, the reference numbers test_nn.c checks.
+"""Writes tests/fixtures/nn_torch.txt, the numbers tests/core/test_fit.c checks.
 
     /usr/bin/python3 tests/torch_fixture.py      (torch 1.13, numpy)
 
-The same d-h-d autoencoder as ext/ae_nn.c, built in PyTorch (float32,
+The same d-h-d autoencoder as ext/core/ae_net.c, in PyTorch (float32,
 autograd for the gradients) from IDENTICAL initial weights and data: this
 script reimplements the C random generator (xoshiro256** seeded through
 splitmix64, Lemire's bounded integers, Fisher-Yates), so both sides draw the
@@ -115,7 +115,7 @@ def main():
     out = []
     seed, d, h, n, batch, epochs = 20240611, 64, 8, 32, 16, 3
     out.append("# written by tests/torch_fixture.py (torch %s, numpy %s); "
-               "read by tests/test_nn.c" % (torch.__version__, np.__version__))
+               "read by tests/core/test_fit.c" % (torch.__version__, np.__version__))
     out.append("model %d %d %d %d %d %d" % (seed, d, h, n, batch, epochs))
 
     rng = Rng(seed)

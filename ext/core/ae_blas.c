@@ -83,7 +83,7 @@ extern char **environ;
 ** (and Cooperlake's) small-matrix kernels need none for products of at
 ** most 100^3, but not with A transposed and C over 1200 elements
 ** (sgemm_small_kernel_permit_skylakex.c), as our h x d weight gradient is:
-** a training thread takes one there too. tests/test_blas.c measures it. */
+** a training thread takes one there too. tests/sql/test_blas.c measures it. */
 #define BLAS_BUFFER_BYTES ((size_t)32 << 22)
 #define BLAS_PREMAP_MAX 64      /* buffers mapped ahead at most, at a time */
 

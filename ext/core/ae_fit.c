@@ -2,7 +2,7 @@
 ** Data-parallel mini-batch training (declared in ae_fit.h).
 **
 ** A step is two runs of the pool (ae_pool.c). In the first, the units are
-** the parts of the batch, each going through aesql_nn_grad_rows() in
+** the parts of the batch, each going through aesql_net_grad_rows() in
 ** passes of up to AESQL_FIT_PASS_ROWS rows, the first writing the part's
 ** own gradient and the others adding to it, with the scratch of the
 ** thread that claimed the part. (aesql_net_grad_rows.) Between the runs the caller adds up the
@@ -27,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Rows of a part of the validation pass (aesql_nn_sse_rows takes them
+/* Rows of a part of the validation pass (aesql_net_sse_rows takes them
 ** AESQL_FIT_PASS_ROWS at a time). */
 #define FIT_VAL_ROWS 256
 
@@ -217,6 +217,7 @@ void aesql_fit_step(aesql_fit *f){
   if( f->nPart<1 ) return;
   f->lr_t = aesql_adam_next(f->opt);
   aesql_pool_run(f->pool, f->nChunk, fit_step_task, f);
+  f->nPart = 0;   /* the gradient is spent (and holds the l2 term now) */
 }
 
 double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n){

@@ -1,9 +1,9 @@
 /*
 ** Mini-batch training steps and validation passes, data-parallel over a
-** thread pool (ae_pool.h) with the numerics of ae_nn.h.
+** thread pool (ae_pool.h) with the passes of ae_net.h.
 **
-**   aesql_fit *f = aesql_fit_new(&nn, &adam, &data, 256, 2);
-**   loss = aesql_fit_grad(f, idx, 256);      (rows idx[0..256) of data)
+**   aesql_fit *f = aesql_fit_new(&net, &adam, &data, 256, 2, l2, dropout);
+**   loss = aesql_fit_grad(f, idx, 256, key); (rows idx[0..256) of data)
 **   aesql_fit_step(f);                       (Adam with that gradient)
 **   val = aesql_fit_loss(f, idx + nTrain, nVal);
 **   aesql_fit_free(f);
@@ -21,7 +21,7 @@
 ** depends on the data, the seed and the batch size only: any number of
 ** threads, and any timing, gives the same model bit for bit (on one
 ** machine: the kernels picked for a CPU can change the last bits, see
-** ae_nn.c). Likewise the validation loss, whose parts' sums are added in
+** ae_simd.h). Likewise the validation loss, whose parts' sums are added in
 ** part order.
 **
 ** A fit reserves the buffer OpenBLAS maps for each of its threads
@@ -69,7 +69,8 @@ int aesql_fit_threads(const aesql_fit *f);
 double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
                       uint64_t dropKey);
 
-/* One Adam step with the gradient of the last aesql_fit_grad(). */
+/* One Adam step with the gradient of the last aesql_fit_grad(); nothing
+** when that gradient was used by a step already. */
 void aesql_fit_step(aesql_fit *f);
 
 /* The mean squared error over rows idx[0..n) of x, any n >= 0, without

@@ -20,6 +20,9 @@
 **    into floats for sgemm;
 **  - a linear output layer fuses its bias, the squared error and the
 **    gradient dL/dY into one sweep over the outputs.
+** Those two products and the output sweeps are written once, in
+** ae_net_kern.h, and compiled for each instruction set at its register's
+** width.
 ** Any other output activation takes the generic sweep (bias and
 ** activation, then error and gradient, then the activation's
 ** derivative).
@@ -48,6 +51,8 @@
 /* Scratch: one allocation, each array 64-byte aligned. */
 struct aesql_net_work {
   int nLayer, max_n, d, wMax;
+  int nOut[AESQL_NET_MAX_LAYERS];    /* each layer's width: A[l] holds
+                               ** max_n x nOut[l] */
   double dropout;              /* p: the rate dropped */
   float keep;                  /* 1/(1 - p) */
   float *A[AESQL_NET_MAX_LAYERS];    /* max_n x nOut: layer outputs
@@ -91,6 +96,7 @@ aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
   w->max_n = max_n;
   w->d = d;
   w->wMax = wMax;
+  for(l=0; l<nL; l++) w->nOut[l] = net->layer[l].nOut;
   w->dropout = dropout;
   w->keep = (float)(1.0/(1.0 - dropout));
   p = (float*)w + nHead;
@@ -115,14 +121,105 @@ void aesql_net_work_free(aesql_net_work *w){
   aesql_nn_mfree(w);
 }
 
-/* Does w fit net? */
+/* Does w fit net? Each layer's outputs must fit the work's arrays for
+** that layer (within the widest is not enough: A[l] is sized by layer
+** l's own width). */
 static int net_work_fits(const aesql_net *net, const aesql_net_work *w){
   int l;
   if( w==0 || w->nLayer!=net->nLayer || w->d!=net->layer[0].nIn ) return 0;
   for(l=0; l<net->nLayer; l++){
+    if( net->layer[l].nOut>w->nOut[l] ) return 0;
     if( net->layer[l].nOut>w->wMax || net->layer[l].nIn>w->wMax ) return 0;
   }
   return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The hot loops, compiled once per instruction set at its register's
+** width (ae_net_kern.h says why), and the functions that pick one. */
+
+/* Prefetching for rows read in shuffled order (see nn_sparse_xw_u8). */
+#define NN_PF_NEAR 4
+#define NN_PF_FAR  12
+static inline __attribute__((always_inline))
+void nn_prefetch_row(const aesql_nn_data *x, size_t row, int isU8){
+  const char *a = (const char*)(x->nz + x->nzStart[row]);
+  const char *e = (const char*)(x->nz + x->nzStart[row+1]);
+  const size_t nb = isU8 ? (size_t)x->d : 4*(size_t)x->d;
+  const char *b = isU8 ? (const char*)(x->u8 + row*x->d)
+                       : (const char*)(x->f32 + row*x->d);
+  size_t i;
+  for(; a<e; a+=64) __builtin_prefetch(a);
+  for(i=0; i<nb; i+=64) __builtin_prefetch(b + i);
+}
+
+/* Pixel i of the row at hand: a byte through the table, or a float. */
+#define NN_PX(i) (isU8 ? x->lut[xb[i]] : xf[i])
+
+#define KERN(f)      f##_v0
+#define KERN_TARGET
+#define KERN_VW      4
+#define KERN_NT      4
+#include "ae_net_kern.h"
+#if NN_MULTI
+# define KERN(f)     f##_v3
+# define KERN_TARGET NN_V3
+# define KERN_VW     8
+# define KERN_NT     4
+# include "ae_net_kern.h"
+# define KERN(f)     f##_v4
+# define KERN_TARGET NN_V4
+# define KERN_VW     16
+# define KERN_NT     2
+# include "ae_net_kern.h"
+# define NN_PICK(f, args) (nn_isa()==NN_ISA_AVX512 ? f##_v4 args \
+                          : nn_isa()==NN_ISA_AVX2 ? f##_v3 args : f##_v0 args)
+#else
+# define NN_PICK(f, args) f##_v0 args
+#endif
+#undef NN_PX
+
+static double nn_out_loss_row(float *y, const float *x, const float *b,
+                              int d){
+  return NN_PICK(out_loss_row, (y, x, b, d));
+}
+static double nn_out_grad_row(float *y, const float *x, const float *b,
+                              float *gb, int d, float scale){
+  return NN_PICK(out_grad_row, (y, x, b, gb, d, scale));
+}
+
+/* H (n x h) = X W1, X being rows idx[0..n) of x: row r of H is the sum,
+** over the row's non-zero pixels i in ascending order, of x_i W1[i]; the
+** pixels at even and at odd positions of that list go to two partial
+** sums, added at the end (two chains of dependent adds rather than one,
+** for the adder's latency). Zero pixels would add exact zeros: skipping
+** them changes nothing but the time. The rows come in shuffled order, so
+** each is a cache miss the hardware cannot foresee: the kernel asks for
+** the row index NN_PF_FAR rows ahead, and for the row's pixels and
+** non-zero list NN_PF_NEAR rows ahead. */
+static void nn_sparse_xw_u8(float *H, const aesql_nn_data *x,
+                            const uint32_t *idx, int n, const float *W1,
+                            int h){
+  NN_PICK(sparse_xw_u8, (H, x, idx, n, W1, h));
+}
+static void nn_sparse_xw_f32(float *H, const aesql_nn_data *x,
+                             const uint32_t *idx, int n, const float *W1,
+                             int h){
+  NN_PICK(sparse_xw_f32, (H, x, idx, n, W1, h));
+}
+
+/* G (d x h) = X' dH, X being rows idx[0..n) of x: G[i] is the sum over
+** the rows r, in order, that have pixel i non-zero, of x_ri dH[r]; added
+** to G when `add`. */
+static void nn_sparse_xtdh_u8(float *G, const aesql_nn_data *x,
+                              const uint32_t *idx, int n, const float *dH,
+                              int h, int add){
+  NN_PICK(sparse_xtdh_u8, (G, x, idx, n, dH, h, add));
+}
+static void nn_sparse_xtdh_f32(float *G, const aesql_nn_data *x,
+                               const uint32_t *idx, int n, const float *dH,
+                               int h, int add){
+  NN_PICK(sparse_xtdh_f32, (G, x, idx, n, dH, h, add));
 }
 
 /* ------------------------------------------------------------------ */
@@ -134,57 +231,7 @@ static int net_work_fits(const aesql_net *net, const aesql_net_work *w){
 **   nn_out_grad_row: for each element e = y + b2 - x, y becomes dL/dy =
 **     scale*e and gb2 (d) gets it added; returns sum(e^2).
 ** The squares are summed in NN_LANES float lanes (each gets at most
-** ceil(d/16) of them), then in double. */
-NN_CLONES
-static double nn_out_loss_row(float *restrict y, const float *restrict x,
-                              const float *restrict b, int d){
-  float acc[NN_LANES] = {0};
-  double loss = 0.0;
-  int j, l;
-  for(j=0; j+NN_LANES<=d; j+=NN_LANES){
-    for(l=0; l<NN_LANES; l++){
-      float v = y[j+l] + b[j+l];
-      float e = v - x[j+l];
-      y[j+l] = v;
-      acc[l] += e*e;
-    }
-  }
-  for(; j<d; j++){
-    float v = y[j] + b[j];
-    float e = v - x[j];
-    y[j] = v;
-    acc[0] += e*e;
-  }
-  for(l=0; l<NN_LANES; l++) loss += acc[l];
-  return loss;
-}
-
-NN_CLONES
-static double nn_out_grad_row(float *restrict y, const float *restrict x,
-                              const float *restrict b, float *restrict gb,
-                              int d, float scale){
-  float acc[NN_LANES] = {0};
-  double loss = 0.0;
-  int j, l;
-  for(j=0; j+NN_LANES<=d; j+=NN_LANES){
-    for(l=0; l<NN_LANES; l++){
-      float e = y[j+l] + b[j+l] - x[j+l];
-      float g = scale*e;
-      y[j+l] = g;
-      gb[j+l] += g;
-      acc[l] += e*e;
-    }
-  }
-  for(; j<d; j++){
-    float e = y[j] + b[j] - x[j];
-    float g = scale*e;
-    y[j] = g;
-    gb[j] += g;
-    acc[0] += e*e;
-  }
-  for(l=0; l<NN_LANES; l++) loss += acc[l];
-  return loss;
-}
+** ceil(d/16) of them), then in double. (Above, in ae_net_kern.h.) */
 
 /* Row r of a batch as floats: row r of X (n x d) when X is not NULL, else
 ** data row idx[r] of x: its floats where they are, or its bytes, which
@@ -256,173 +303,6 @@ static void nn_gather(float *restrict X, const aesql_nn_data *x,
     }
   }
 }
-
-/* ------------------------------------------------------------------ */
-/* The first layer's products over the non-zero pixels of indexed rows. */
-
-/* Prefetching for rows read in shuffled order (see nn_sparse_xw_t). */
-#define NN_PF_NEAR 4
-#define NN_PF_FAR  12
-static inline __attribute__((always_inline))
-void nn_prefetch_row(const aesql_nn_data *x, size_t row, int isU8){
-  const char *a = (const char*)(x->nz + x->nzStart[row]);
-  const char *e = (const char*)(x->nz + x->nzStart[row+1]);
-  const size_t nb = isU8 ? (size_t)x->d : 4*(size_t)x->d;
-  const char *b = isU8 ? (const char*)(x->u8 + row*x->d)
-                       : (const char*)(x->f32 + row*x->d);
-  size_t i;
-  for(; a<e; a+=64) __builtin_prefetch(a);
-  for(i=0; i<nb; i+=64) __builtin_prefetch(b + i);
-}
-
-/* H (n x h) = X W1, X being rows idx[0..n) of x: row r of H is the sum,
-** over the row's non-zero pixels i in ascending order, of x_i W1[i]; the
-** pixels at even and at odd positions of that list go to two partial
-** sums, added at the end (two chains of dependent adds rather than one,
-** for the adder's latency). Zero pixels would add exact zeros: skipping
-** them changes nothing but the time. */
-static inline __attribute__((always_inline))
-void nn_sparse_xw_t(float *restrict H, const aesql_nn_data *x, int isU8,
-                    const uint32_t *idx, int n, const float *restrict W1,
-                    int h){
-  const size_t d = (size_t)x->d;
-  int r;
-  /* The rows come in shuffled order, so each is a cache miss the hardware
-  ** cannot foresee: ask for the row index NN_PF_FAR rows ahead, and for
-  ** the row's pixels and non-zero list NN_PF_NEAR rows ahead. */
-  for(r=0; r<n && r<NN_PF_FAR; r++) __builtin_prefetch(x->nzStart + idx[r]);
-  for(r=0; r<n && r<NN_PF_NEAR; r++) nn_prefetch_row(x, idx[r], isU8);
-  for(r=0; r<n; r++){
-    const size_t row = idx[r];
-    if( r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
-    if( r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
-    const uint16_t *restrict nz = x->nz + x->nzStart[row];
-    const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
-    const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
-    const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
-    float *restrict hr = H + (size_t)r*h;
-    int j, k = 0;
-#define NN_PX(i) (isU8 ? x->lut[xb[i]] : xf[i])
-    for(; k+2*NN_LANES<=h; k+=2*NN_LANES){
-      nn_vec a0 = {0}, a1 = {0}, c0 = {0}, c1 = {0}, t;
-      for(j=0; j+1<cnt; j+=2){
-        const float *p = W1 + (size_t)nz[j]*h + k;
-        const float *q = W1 + (size_t)nz[j+1]*h + k;
-        const float u = NN_PX(nz[j]), v = NN_PX(nz[j+1]);
-        NN_VLOAD(t, p);            a0 += u*t;
-        NN_VLOAD(t, p + NN_LANES); a1 += u*t;
-        NN_VLOAD(t, q);            c0 += v*t;
-        NN_VLOAD(t, q + NN_LANES); c1 += v*t;
-      }
-      if( j<cnt ){
-        const float *p = W1 + (size_t)nz[j]*h + k;
-        const float u = NN_PX(nz[j]);
-        NN_VLOAD(t, p);            a0 += u*t;
-        NN_VLOAD(t, p + NN_LANES); a1 += u*t;
-      }
-      a0 += c0;
-      a1 += c1;
-      NN_VSTORE(hr + k, a0);
-      NN_VSTORE(hr + k + NN_LANES, a1);
-    }
-    for(; k+NN_LANES<=h; k+=NN_LANES){
-      nn_vec a0 = {0}, c0 = {0}, t;
-      for(j=0; j+1<cnt; j+=2){
-        const float u = NN_PX(nz[j]), v = NN_PX(nz[j+1]);
-        NN_VLOAD(t, W1 + (size_t)nz[j]*h + k);   a0 += u*t;
-        NN_VLOAD(t, W1 + (size_t)nz[j+1]*h + k); c0 += v*t;
-      }
-      if( j<cnt ){
-        const float u = NN_PX(nz[j]);
-        NN_VLOAD(t, W1 + (size_t)nz[j]*h + k);   a0 += u*t;
-      }
-      a0 += c0;
-      NN_VSTORE(hr + k, a0);
-    }
-    for(; k<h; k++){
-      float a0 = 0.0f, c0 = 0.0f;
-      for(j=0; j+1<cnt; j+=2){
-        a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
-        c0 += NN_PX(nz[j+1])*W1[(size_t)nz[j+1]*h + k];
-      }
-      if( j<cnt ) a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
-      hr[k] = a0 + c0;
-    }
-  }
-}
-
-/* G (d x h) = X' dH, X being rows idx[0..n) of x: G[i] is the sum over
-** the rows r, in order, that have pixel i non-zero, of x_ri dH[r]; added
-** to G when `add`. */
-static inline __attribute__((always_inline))
-void nn_sparse_xtdh_t(float *restrict G, const aesql_nn_data *x, int isU8,
-                      const uint32_t *idx, int n, const float *restrict dH,
-                      int h, int add){
-  const size_t d = (size_t)x->d;
-  int r;
-  if( !add ) memset(G, 0, d*h*sizeof(float));
-  for(r=0; r<n; r++){
-    const size_t row = idx[r];
-    const uint16_t *restrict nz = x->nz + x->nzStart[row];
-    const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
-    const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
-    const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
-    const float *restrict dh = dH + (size_t)r*h;
-    int j, k;
-    if( h==2*NN_LANES ){
-      /* the tutorial's 32 units: dH's row stays in registers */
-      nn_vec e0, e1, t;
-      NN_VLOAD(e0, dh);
-      NN_VLOAD(e1, dh + NN_LANES);
-      for(j=0; j<cnt; j++){
-        float *g = G + (size_t)nz[j]*h;
-        const float u = NN_PX(nz[j]);
-        NN_VLOAD(t, g);            t += u*e0; NN_VSTORE(g, t);
-        NN_VLOAD(t, g + NN_LANES); t += u*e1; NN_VSTORE(g + NN_LANES, t);
-      }
-      continue;
-    }
-    for(j=0; j<cnt; j++){
-      float *restrict g = G + (size_t)nz[j]*h;
-      const float u = NN_PX(nz[j]);
-      for(k=0; k+NN_LANES<=h; k+=NN_LANES){
-        nn_vec t, e;
-        NN_VLOAD(t, g + k);
-        NN_VLOAD(e, dh + k);
-        t += u*e;
-        NN_VSTORE(g + k, t);
-      }
-      for(; k<h; k++) g[k] += u*dh[k];
-    }
-  }
-#undef NN_PX
-}
-
-NN_CLONES
-static void nn_sparse_xw_f32(float *restrict H, const aesql_nn_data *x,
-                             const uint32_t *idx, int n,
-                             const float *restrict W1, int h){
-  nn_sparse_xw_t(H, x, 0, idx, n, W1, h);
-}
-NN_CLONES
-static void nn_sparse_xw_u8(float *restrict H, const aesql_nn_data *x,
-                            const uint32_t *idx, int n,
-                            const float *restrict W1, int h){
-  nn_sparse_xw_t(H, x, 1, idx, n, W1, h);
-}
-NN_CLONES
-static void nn_sparse_xtdh_f32(float *restrict G, const aesql_nn_data *x,
-                               const uint32_t *idx, int n,
-                               const float *restrict dH, int h, int add){
-  nn_sparse_xtdh_t(G, x, 0, idx, n, dH, h, add);
-}
-NN_CLONES
-static void nn_sparse_xtdh_u8(float *restrict G, const aesql_nn_data *x,
-                              const uint32_t *idx, int n,
-                              const float *restrict dH, int h, int add){
-  nn_sparse_xtdh_t(G, x, 1, idx, n, dH, h, add);
-}
-
 
 /* H (n x h) = X W1 for rows idx[0..n) of x: over the non-zero pixels when
 ** x is indexed, else gathered into X (n x d) for sgemm. */
@@ -583,13 +463,15 @@ static void net_forward_rows(const aesql_net *net, aesql_net_work *w,
   }
 }
 
-double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
-                           const aesql_nn_data *x, const uint32_t *idx,
-                           int n, int nAll, float *g, int add,
-                           uint64_t dropKey, int iFirst){
+/* aesql_net_grad_rows, with dropout when `drop` (and the work has it):
+** aesql_net_grad passes 0, its gradient being the loss's without
+** dropout whatever the work. */
+static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
+                            const aesql_nn_data *x, const uint32_t *idx,
+                            int n, int nAll, float *g, int add,
+                            uint64_t dropKey, int iFirst, int drop){
   const int nL = net->nLayer, d = net->layer[0].nIn;
   const aesql_layer *Lo = &net->layer[nL-1];
-  const int drop = w && w->dropout>0.0;
   const float scale = (float)(2.0/((double)nAll*d));
   const float *X = 0;
   float *D, *Dn;
@@ -600,6 +482,7 @@ double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
     return 0.0;
   }
   if( !net_work_fits(net, w) || n>w->max_n || n>nAll || x->d!=d ) return NAN;
+  drop = drop && w->dropout>0.0;
   net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst);
   if( x->nz==0 ) X = w->X;             /* the rows, gathered by layer 0 */
   /* The output layer: D = dL/dz, and its bias's gradient. */
@@ -632,6 +515,13 @@ double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
     D = Dn;
   }
   return loss;
+}
+
+double aesql_net_grad_rows(const aesql_net *net, aesql_net_work *w,
+                           const aesql_nn_data *x, const uint32_t *idx,
+                           int n, int nAll, float *g, int add,
+                           uint64_t dropKey, int iFirst){
+  return net_grad_rows(net, w, x, idx, n, nAll, g, add, dropKey, iFirst, 1);
 }
 
 double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
@@ -681,6 +571,6 @@ double aesql_net_grad(const aesql_net *net, aesql_net_work *w,
   }
   if( !net_work_fits(net, w) || n>w->max_n ) return NAN;
   aesql_nn_data_init(&x, d, (size_t)n, 0, X);
-  return aesql_net_grad_rows(net, w, &x, w->iota, n, n, g, 0, 0, 0)
+  return net_grad_rows(net, w, &x, w->iota, n, n, g, 0, 0, 0, 0)
          /((double)n*d);
 }

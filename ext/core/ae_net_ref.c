@@ -70,7 +70,13 @@ double aesql_net_grad_naive(const aesql_net *net, const float *X, int n,
   size_t p;
   int r, l, i, j, k;
   if( n<=0 ){
+    /* no rows: the loss is the penalty alone, the gradient its own */
     memset(g, 0, np*sizeof(float));
+    for(l=0; l<nL && l2>0.0; l++){
+      const aesql_layer *L = &net->layer[l];
+      size_t q, nw = (size_t)L->nIn*L->nOut;
+      for(q=0; q<nw; q++) g[L->off + q] = (float)(2.0*l2*L->w[q]);
+    }
     return aesql_net_l2(net, l2);
   }
   acc = aesql_nn_calloc(np + 2*(size_t)nL*wm + 2*(size_t)wm, sizeof(double));

@@ -16,7 +16,7 @@
 ** Which thread runs which unit depends on timing: results are the same
 ** either way when each unit writes only its own outputs and uses the
 ** thread number only to pick scratch space. Nothing here knows about
-** SQLite; memory comes from aesql_nn_malloc() (ae_nn.h). Workers run with
+** SQLite; memory comes from aesql_nn_malloc() (ae_mem.h). Workers run with
 ** every signal blocked.
 */
 #ifndef AE_POOL_H

@@ -10,7 +10,9 @@
 ** (target_clones, an ifunc). The lanes do not depend on the vector width,
 ** but the AVX-512 variant may fuse a multiply and an add (FMA), so
 ** results can differ in the last bit from one CPU to another, as
-** OpenBLAS's do; on one machine they are deterministic. Internal to
+** OpenBLAS's do; on one machine they are deterministic. (The first
+** layer's products and the output sweeps are compiled per instruction
+** set instead, at the register's width: ae_net_kern.h.) Internal to
 ** ext/core.
 */
 #ifndef AE_SIMD_H
@@ -29,6 +31,7 @@
      && defined(__GLIBC__)
 #  if __has_attribute(target_clones)
 #   define NN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#   define NN_MULTI 1
 #  endif
 # endif
 #endif
@@ -36,11 +39,34 @@
 # define NN_CLONES
 #endif
 
-/* Vectors of NN_LANES floats, GCC's vector extension: one AVX-512
-** register, two AVX2 or four SSE registers in the respective clones. */
-typedef float nn_vec __attribute__((vector_size(NN_LANES*sizeof(float))));
-#define NN_VLOAD(v, p)   memcpy(&(v), (p), sizeof(nn_vec))
-#define NN_VSTORE(p, v)  memcpy((p), &(v), sizeof(nn_vec))
+/* The loops that a clone would not keep in registers (ae_net_kern.h) are
+** instead compiled once per instruction set, at its register's width,
+** with NN_V4 and NN_V3 (the clones' targets, so the same arithmetic),
+** and picked with nn_isa(), which tests what the clones' resolver tests.
+** NN_MULTI is 0 where NN_CLONES is off: the baseline alone. */
+#ifndef NN_MULTI
+# define NN_MULTI 0
+#endif
+#define NN_ISA_BASE   0
+#define NN_ISA_AVX2   1
+#define NN_ISA_AVX512 2
+#if NN_MULTI
+# define NN_V4 __attribute__((target("avx512f")))
+# define NN_V3 __attribute__((target("avx2")))
+static inline int nn_isa(void){
+  static int isa = -1;     /* every thread computes the same value */
+  int i = __atomic_load_n(&isa, __ATOMIC_RELAXED);
+  if( i<0 ){
+    __builtin_cpu_init();
+    i = __builtin_cpu_supports("avx512f") ? NN_ISA_AVX512
+      : __builtin_cpu_supports("avx2") ? NN_ISA_AVX2 : NN_ISA_BASE;
+    __atomic_store_n(&isa, i, __ATOMIC_RELAXED);
+  }
+  return i;
+}
+#else
+static inline int nn_isa(void){ return NN_ISA_BASE; }
+#endif
 
 /* Floats rounded up to a whole number of NN_ALIGN-byte lines. */
 static inline size_t nn_round(size_t nFloat){

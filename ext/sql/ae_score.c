@@ -49,7 +49,7 @@
 ** model and cancel; float sums over 400 pixels (Fashion-MNIST) lose 1e-5
 ** of it. So the pass sums 16 pixels at a time in float and the blocks in
 ** double, and the rest runs in double: within ~5e-7 of the naive double
-** pass on MNIST and Fashion-MNIST (tests/test_score.c holds it to 1e-5).
+** pass on MNIST and Fashion-MNIST (tests/sql/test_score.c holds it to 1e-5).
 **
 ** The dense form (encode, decode, sum of squares; zero pixels and inactive
 ** units skipped) serves f32 models and wide code layers (2h >= d, or

@@ -750,6 +750,20 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_error_nomem(ctx);
     goto done;
   }
+  /* A model whose weights SQLite could not hold fails now, not after
+  ** its training. */
+  {
+    sqlite3_int64 nBlob = (sqlite3_int64)aesql_codec_size(&net);
+    int nMax = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
+    if( nBlob==0 || nBlob>nMax ){
+      train_errorf(ctx, SQLITE_TOOBIG, sqlite3_mprintf("ae_train: cannot store "
+          "the model: its weights BLOB of %lld bytes is over this connection's "
+          "length limit (%d bytes, SQLITE_LIMIT_LENGTH)", nBlob ? nBlob
+          : (sqlite3_int64)(AESQL_MODEL_HEADER + 16*(size_t)nLayer + 4*net.nParam),
+          nMax));
+      goto done;
+    }
+  }
   if( interrupted(tc.pPoll) ){ train_interrupted(ctx); goto done; }
 
   /* Train, listed in ae_progress. */

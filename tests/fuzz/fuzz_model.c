@@ -1,7 +1,7 @@
 /*
-** libFuzzer target: the weights BLOB decoder (aesql_model_decode, ext/
+** libFuzzer target: the weights BLOB decoder (aesql_model_decode, ext/sql/
 ** ae_model.h), then, when a BLOB decodes, one row scored with the model
-** in every form (ext/ae_score.h): the sparse and dense errors at every
+** in every form (ext/sql/ae_score.h): the sparse and dense errors at every
 ** instruction set the CPU has, the code layer and the reconstruction,
 ** which read the arrays derived when the model was decoded.
 **

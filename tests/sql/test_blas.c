@@ -1,5 +1,5 @@
 /*
-** Tests of how libaesql finds OpenBLAS (ext/ae_blas.c), each case in a
+** Tests of how libaesql finds OpenBLAS (ext/core/ae_blas.c), each case in a
 ** process of its own, since OpenBLAS is loaded once per process:
 **
 **  0. ae_info() is registered with SQLITE_RESULT_SUBTYPE;

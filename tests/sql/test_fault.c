@@ -22,7 +22,7 @@
 ** The allocator is SQLite's default one wrapped (SQLITE_CONFIG_MALLOC,
 ** before sqlite3_initialize): it counts the allocations from the moment a
 ** run arms it, fails the chosen ones, and counts the blocks outstanding.
-** The numeric core allocates through sqlite3_malloc64 too (ae_nn.h), so
+** The numeric core allocates through sqlite3_malloc64 too (ext/core/ae_mem.h), so
 ** its failures are injected here as well. Not reached: the IDX reader's
 ** own malloc() (idx_file.h: blocks that may pass SQLite's 2 GiB limit),
 ** zlib's allocations for the IDX reader's gzip files (gzFile has no

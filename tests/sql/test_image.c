@@ -1,5 +1,5 @@
 /*
-** Tests of ae_png() and ae_ascii() (ext/ae_image.c).
+** Tests of ae_png() and ae_ascii() (ext/sql/ae_image.c).
 **
 ** The PNGs are decoded here, independently of the encoder: signature,
 ** every chunk's CRC, the IHDR fields, IDAT inflated with zlib's

@@ -1,6 +1,6 @@
 /*
-** Tests of the scoring kernels (ext/ae_score.c, ext/ae_score_kern.h) and of
-** ae_scores (ext/ae_scores.c):
+** Tests of the scoring kernels (ext/sql/ae_score.c, ext/sql/ae_score_kern.h) and of
+** ae_scores (ext/sql/ae_scores.c):
 **   - the sparse and dense forms of the error, at every instruction set
 **     the CPU runs, against the naive double-precision forward pass, on
 **     random models (h a multiple of 16 or not, h > d/2, h past the

@@ -436,6 +436,14 @@ static void limits(void){
     "this connection's length limit (4000 bytes, SQLITE_LIMIT_LENGTH)");
   check_sql("... and nothing stored", db,
     "SELECT count(*) FROM ae_models WHERE name='long'", "0");
+  {
+    double t1 = now_s();
+    check_sql_error("... found before training (a million epochs are not run)", db,
+      "SELECT ae_train('t', 16, '{\"epochs\": 1000000, \"name\": \"long\"}')",
+      "is over this connection's length limit");
+    CHECK("... at once", now_s() - t1 < 5);
+    CHECK("... as SQLITE_TOOBIG", sqlite3_errcode(db)==SQLITE_TOOBIG);
+  }
   sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1000000000);
 
   check_sql_error("a name holding NUL is refused, not cut", db,

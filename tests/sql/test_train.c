@@ -240,5 +240,85 @@ int main(void){
   }
 
   sqlite3_close(db);
+  /* ---- the layer stack through SQL ---- */
+  {
+    sqlite3 *ds = check_open(0);
+    check_make_table(ds, "t", 400, 64);
+    check_sql_error("hidden: an empty array is refused", ds,
+      "SELECT ae_train('t', '[]')", "ae_train: hidden must be an integer from 1 to 65536");
+    check_sql_error("hidden: a zero width is refused", ds,
+      "SELECT ae_train('t', '[16, 0]')", "or a JSON array of 1 to 8 such encoder widths");
+    check_sql_error("hidden: a fractional width is refused", ds,
+      "SELECT ae_train('t', '[16, 2.5]')", "got '[16, 2.5]'");
+    check_sql_error("hidden: nine widths are refused", ds,
+      "SELECT ae_train('t', '[9,8,7,6,5,4,3,2,1]')", "1 to 8 such encoder widths");
+    check_sql_error("hidden: JSON5 is refused", ds,
+      "SELECT ae_train('t', '[16, 4,]')", "got '[16, 4,]'");
+    check_sql_error("hidden: a string of digits is not a width", ds,
+      "SELECT ae_train('t', '32')", "got '32'");
+    check_sql_error("hidden: a width over 65536 is refused", ds,
+      "SELECT ae_train('t', '[65537]')", "got '[65537]'");
+    check_sql("an array of one width is the tutorial's model, the same bits as the integer",
+      ds, "SELECT ae_train('t', 8, '{\"epochs\": 2, \"seed\": 4, \"name\": \"i8\"}'),"
+      " ae_train('t', '[8]', '{\"epochs\": 2, \"seed\": 4, \"name\": \"a8\"}');"
+      "SELECT count(DISTINCT weights) FROM ae_models WHERE name IN ('i8', 'a8')",
+      "1");
+    check_sql("a stack's default name joins its widths", ds,
+      "SELECT ae_train('t', '[16, 8, 4]', '{\"epochs\": 1, \"seed\": 4}');"
+      "SELECT name, layers || ' ' || n_hidden FROM ae_models WHERE name='t_16_8_4'",
+      "t_16_8_4|[64,16,8,4,8,16,64] 4");
+    check_sql("the code of a stack is its narrowest layer's output", ds,
+      "SELECT length(ae_encode('t_16_8_4', pixels)), length(ae_reconstruct('t_16_8_4', "
+      "pixels)) FROM t LIMIT 1", "16|64");
+    check_sql("a stack's ae_error equals its ae_scores, row by row", ds,
+      "SELECT count(*) FROM t JOIN ae_scores('t_16_8_4', 't') s ON s.key = t.rowid "
+      "WHERE s.error <> ae_error('t_16_8_4', t.pixels)", "0");
+    CHECK("a stack's ae_error equals the plain-loop reference (1e-5)",
+          naive_vs_sql(ds, "t_16_8_4", 64) < 1e-5);
+    check_sql("every activation trains, with a sigmoid output", ds,
+      "SELECT count(ae_train('t', '[12, 6]', json_object('epochs', 1, 'seed', 2, "
+      "'activation', value, 'output_activation', 'sigmoid', 'name', 'act_' || value))) "
+      "FROM json_each('[\"linear\",\"relu\",\"leaky_relu\",\"elu\",\"selu\",\"tanh\",\"sigmoid\"]')",
+      "7");
+    {
+      const char *az[] = { "act_linear", "act_relu", "act_leaky_relu", "act_elu",
+                           "act_selu", "act_tanh", "act_sigmoid" };
+      int i;
+      for(i=0; i<7; i++){
+        char zName[96];
+        snprintf(zName, sizeof(zName), "%s: ae_error equals the reference (1e-5)", az[i]);
+        CHECK(zName, naive_vs_sql(ds, az[i], 64) < 1e-5);
+      }
+    }
+    check_sql("dropout and l2: the same bits with 1 and 2 threads", ds,
+      "SELECT ae_train('t', '[16, 8]', '{\"epochs\": 2, \"seed\": 5, \"dropout\": 0.3, "
+      "\"l2\": 0.001, \"threads\": 1, \"batch_size\": 128, \"name\": \"d1\"}'),"
+      " ae_train('t', '[16, 8]', '{\"epochs\": 2, \"seed\": 5, \"dropout\": 0.3, "
+      "\"l2\": 0.001, \"threads\": 2, \"batch_size\": 128, \"name\": \"d2\"}');"
+      "SELECT count(DISTINCT weights) FROM ae_models WHERE name IN ('d1', 'd2')",
+      "1");
+    check_sql_error("patience needs held-out rows", ds,
+      "SELECT ae_train('t', 8, '{\"patience\": 2, \"validation_split\": 0}')",
+      "ae_train: option 'patience' watches the validation loss, but 400 rows with "
+      "validation_split 0 hold none out");
+    check_sql("early stopping through SQL: epochs counts those that ran, best_epoch "
+      "names the best, ae_history marks it", ds,
+      "SELECT ae_train('t', 8, '{\"epochs\": 400, \"seed\": 6, \"patience\": 2, "
+      "\"learning_rate\": 0.05, \"name\": \"es\"}');"
+      "SELECT (SELECT epochs < 400 AND epochs = (SELECT count(*) FROM ae_history WHERE model='es') "
+      " AND best_epoch = (SELECT epoch FROM ae_history WHERE model='es' AND best=1) "
+      " AND (SELECT sum(best) FROM ae_history WHERE model='es') = 1 "
+      " AND best_epoch = (SELECT epoch FROM ae_history WHERE model='es' "
+      "                   ORDER BY val_loss, epoch LIMIT 1) "
+      " AND json_extract(options, '$.restore_best') "
+      " FROM ae_models WHERE name='es')", "1");
+    check_sql("... and the stored model is the best epoch's: its held-out error is "
+      "that epoch's val_loss", ds,
+      "SELECT abs((SELECT avg(error) FROM ae_scores('es', 'SELECT rowid AS key, pixels "
+      "FROM t WHERE rowid > 320'))/64 - (SELECT val_loss FROM ae_history WHERE model='es' "
+      "AND best=1)) < 1e-6", "1");
+    sqlite3_close(ds);
+  }
+
   return check_done();
 }

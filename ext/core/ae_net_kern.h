@@ -1,0 +1,276 @@
+/*
+** The hot loops of ae_net_pass.c, written once for any vector width, as
+** ext/sql/ae_score_kern.h is for the scoring kernels. ae_net_pass.c
+** includes this file once per instruction set after defining:
+**   KERN(f)      the name of f for this instruction set (f_v4, f_v3, f_v0)
+**   KERN_TARGET  its target attribute (empty for the baseline)
+**   KERN_VW      floats per vector register: 16 (AVX-512), 8 (AVX2), 4
+**   KERN_NT      vector registers per column tile of the sparse products:
+**                both of X W1's chains (2*KERN_NT accumulators) and the
+**                loads must fit in the registers
+** and undefines them at its end. Defines, all static:
+**   KERN(sparse_xw_u8), KERN(sparse_xw_f32)       H = X W1
+**   KERN(sparse_xtdh_u8), KERN(sparse_xtdh_f32)   G (+)= X' dH
+**   KERN(out_loss_row), KERN(out_grad_row)        the output sweeps
+** with the arguments and meaning of ae_net_pass.c's nn_* functions of the
+** same names.
+**
+** Why not NN_CLONES over a GCC vector of NN_LANES (16) floats: it is
+** one AVX-512 register but two AVX2 or four SSE ones, and in the AVX2
+** and SSE2 clones GCC splits it through the stack: a broadcast becomes
+** sixteen 4-byte stores read back by 32-byte loads, whose store
+** forwarding fails. On AMD Zen 3 (AVX2) that made the two products 2/3
+** of a tutorial epoch, and ten times slower than they are here, where
+** every vector is one register of the instruction set the function is
+** compiled for, and a tile's registers are arrays in loops unrolled with
+** #pragma GCC unroll, which GCC keeps in registers.
+**
+** The arithmetic is the clones' own: the same target options (AVX-512
+** may fuse a multiply and an add, AVX2 and SSE2 do not), and every
+** output element is summed in the same order as before, which no tiling
+** of the columns changes. So the models are those of the NN_CLONES
+** functions these replaced, bit for bit (checked on AVX2 and on the
+** baseline, -DNN_CLONES=, over widths with and without tails).
+*/
+
+#define VF     KERN(vf)
+/* The functions below are not inlined into their one caller, so that a
+** profile names them. */
+#define KFN    static __attribute__((noinline)) KERN_TARGET
+#define KLD(p)    ({ VF l_; memcpy(&l_, (p), sizeof(l_)); l_; })
+#define KST(p, v) do{ VF s_ = (v); memcpy((p), &s_, sizeof(s_)); }while(0)
+
+typedef float VF __attribute__((vector_size(4*KERN_VW)));
+
+/* ---- the first layer's products over the non-zero pixels ---- */
+
+/* Columns [k, k + nv*KERN_VW) of row hr of H = X W1, over the row's list
+** of cnt pixels nz (see nn_sparse_xw_u8 in ae_net_pass.c for the order
+** of the sums: even and odd positions of the list in two chains). nv is
+** a constant, so a and c are registers. */
+static inline __attribute__((always_inline)) KERN_TARGET
+void KERN(xw_tile)(float *restrict hr, const aesql_nn_data *x, int isU8,
+                   const unsigned char *restrict xb,
+                   const float *restrict xf, const uint16_t *restrict nz,
+                   int cnt, const float *restrict W1, int h, int k,
+                   const int nv){
+  VF a[KERN_NT], c[KERN_NT];
+  int j, l;
+#pragma GCC unroll 16
+  for(l=0; l<nv; l++){ a[l] = (VF){0}; c[l] = (VF){0}; }
+  for(j=0; j+1<cnt; j+=2){
+    const float *p = W1 + (size_t)nz[j]*h + k;
+    const float *q = W1 + (size_t)nz[j+1]*h + k;
+    const float u = NN_PX(nz[j]), v = NN_PX(nz[j+1]);
+#pragma GCC unroll 16
+    for(l=0; l<nv; l++){
+      a[l] += u*KLD(p + l*KERN_VW);
+      c[l] += v*KLD(q + l*KERN_VW);
+    }
+  }
+  if( j<cnt ){
+    const float *p = W1 + (size_t)nz[j]*h + k;
+    const float u = NN_PX(nz[j]);
+#pragma GCC unroll 16
+    for(l=0; l<nv; l++) a[l] += u*KLD(p + l*KERN_VW);
+  }
+#pragma GCC unroll 16
+  for(l=0; l<nv; l++) KST(hr + k + l*KERN_VW, a[l] + c[l]);
+}
+
+/* H (n x h) = X W1. Each row's columns go in tiles of KERN_NT registers,
+** then one tile of the whole registers left, then one column at a time;
+** each makes its own pass over the row's list. */
+static inline __attribute__((always_inline)) KERN_TARGET
+void KERN(sparse_xw_t)(float *restrict H, const aesql_nn_data *x, int isU8,
+                       const uint32_t *idx, int n, const float *restrict W1,
+                       int h){
+  const size_t d = (size_t)x->d;
+  int r;
+  for(r=0; r<n && r<NN_PF_FAR; r++) __builtin_prefetch(x->nzStart + idx[r]);
+  for(r=0; r<n && r<NN_PF_NEAR; r++) nn_prefetch_row(x, idx[r], isU8);
+  for(r=0; r<n; r++){
+    const size_t row = idx[r];
+    if( r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
+    if( r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
+    const uint16_t *restrict nz = x->nz + x->nzStart[row];
+    const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
+    const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
+    const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
+    float *restrict hr = H + (size_t)r*h;
+    int j, k;
+    for(k=0; k+KERN_NT*KERN_VW<=h; k+=KERN_NT*KERN_VW){
+      KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, KERN_NT);
+    }
+    switch( (h-k)/KERN_VW ){   /* 0 .. KERN_NT-1 registers left */
+#if KERN_NT>3
+      case 3: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 3); break;
+#endif
+#if KERN_NT>2
+      case 2: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 2); break;
+#endif
+      case 1: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 1); break;
+    }
+    for(k+=(h-k)/KERN_VW*KERN_VW; k<h; k++){
+      float a0 = 0.0f, c0 = 0.0f;
+      for(j=0; j+1<cnt; j+=2){
+        a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
+        c0 += NN_PX(nz[j+1])*W1[(size_t)nz[j+1]*h + k];
+      }
+      if( j<cnt ) a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
+      hr[k] = a0 + c0;
+    }
+  }
+}
+
+/* G (d x h) (+)= X' dH (see nn_sparse_xtdh_u8: G[i] sums over the rows,
+** in order). With the tutorial's 32 units, a row of dH stays in registers
+** while the row's list adds it, scaled, to rows of G; otherwise each of
+** those rows of G is swept whole, reading dH's row from L1: on AMD Zen 3
+** at 256 units, 20% faster than passes over the list for tiles of dH
+** held in registers, which touch each row of G in as many pieces. */
+static inline __attribute__((always_inline)) KERN_TARGET
+void KERN(sparse_xtdh_t)(float *restrict G, const aesql_nn_data *x, int isU8,
+                         const uint32_t *idx, int n, const float *restrict dH,
+                         int h, int add){
+  enum { NE = 2*NN_LANES/KERN_VW };    /* registers of a 32-unit row */
+  const size_t d = (size_t)x->d;
+  int r;
+  if( !add ) memset(G, 0, d*h*sizeof(float));
+  for(r=0; r<n; r++){
+    const size_t row = idx[r];
+    const uint16_t *restrict nz = x->nz + x->nzStart[row];
+    const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
+    const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
+    const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
+    const float *restrict dh = dH + (size_t)r*h;
+    int j, k, l;
+    if( h==2*NN_LANES ){
+      VF e[NE];
+#pragma GCC unroll 16
+      for(l=0; l<NE; l++) e[l] = KLD(dh + l*KERN_VW);
+      for(j=0; j<cnt; j++){
+        float *g = G + (size_t)nz[j]*h;
+        const float u = NN_PX(nz[j]);
+#pragma GCC unroll 16
+        for(l=0; l<NE; l++) KST(g + l*KERN_VW, KLD(g + l*KERN_VW) + u*e[l]);
+      }
+      continue;
+    }
+    for(j=0; j<cnt; j++){
+      float *restrict g = G + (size_t)nz[j]*h;
+      const float u = NN_PX(nz[j]);
+      for(k=0; k+KERN_VW<=h; k+=KERN_VW){
+        KST(g + k, KLD(g + k) + u*KLD(dh + k));
+      }
+      for(; k<h; k++) g[k] += u*dh[k];
+    }
+  }
+}
+
+KFN
+void KERN(sparse_xw_f32)(float *restrict H, const aesql_nn_data *x,
+                         const uint32_t *idx, int n,
+                         const float *restrict W1, int h){
+  KERN(sparse_xw_t)(H, x, 0, idx, n, W1, h);
+}
+KFN
+void KERN(sparse_xw_u8)(float *restrict H, const aesql_nn_data *x,
+                        const uint32_t *idx, int n,
+                        const float *restrict W1, int h){
+  KERN(sparse_xw_t)(H, x, 1, idx, n, W1, h);
+}
+KFN
+void KERN(sparse_xtdh_f32)(float *restrict G, const aesql_nn_data *x,
+                           const uint32_t *idx, int n,
+                           const float *restrict dH, int h, int add){
+  KERN(sparse_xtdh_t)(G, x, 0, idx, n, dH, h, add);
+}
+KFN
+void KERN(sparse_xtdh_u8)(float *restrict G, const aesql_nn_data *x,
+                          const uint32_t *idx, int n,
+                          const float *restrict dH, int h, int add){
+  KERN(sparse_xtdh_t)(G, x, 1, idx, n, dH, h, add);
+}
+
+/* ---- the output layer's sweeps ---- */
+
+/* See nn_out_loss_row and nn_out_grad_row in ae_net_pass.c. The NN_LANES
+** lanes of the sum of squares are NN_LANES/KERN_VW registers (as an
+** array of floats they went through memory on every block), written out
+** for the tail and the final sum, which go lane by lane as before. */
+KFN
+double KERN(out_loss_row)(float *restrict y, const float *restrict x,
+                          const float *restrict b, int d){
+  enum { NA = NN_LANES/KERN_VW };
+  VF acc[NA];
+  float lane[NN_LANES];
+  double loss = 0.0;
+  int j, l;
+#pragma GCC unroll 16
+  for(l=0; l<NA; l++) acc[l] = (VF){0};
+  for(j=0; j+NN_LANES<=d; j+=NN_LANES){
+#pragma GCC unroll 16
+    for(l=0; l<NA; l++){
+      const int o = j + l*KERN_VW;
+      VF v = KLD(y + o) + KLD(b + o);
+      VF e = v - KLD(x + o);
+      KST(y + o, v);
+      acc[l] += e*e;
+    }
+  }
+#pragma GCC unroll 16
+  for(l=0; l<NA; l++) KST(lane + l*KERN_VW, acc[l]);
+  for(; j<d; j++){
+    float v = y[j] + b[j];
+    float e = v - x[j];
+    y[j] = v;
+    lane[0] += e*e;
+  }
+  for(l=0; l<NN_LANES; l++) loss += lane[l];
+  return loss;
+}
+
+KFN
+double KERN(out_grad_row)(float *restrict y, const float *restrict x,
+                          const float *restrict b, float *restrict gb,
+                          int d, float scale){
+  enum { NA = NN_LANES/KERN_VW };
+  VF acc[NA];
+  float lane[NN_LANES];
+  double loss = 0.0;
+  int j, l;
+#pragma GCC unroll 16
+  for(l=0; l<NA; l++) acc[l] = (VF){0};
+  for(j=0; j+NN_LANES<=d; j+=NN_LANES){
+#pragma GCC unroll 16
+    for(l=0; l<NA; l++){
+      const int o = j + l*KERN_VW;
+      VF e = KLD(y + o) + KLD(b + o) - KLD(x + o);
+      VF g = scale*e;
+      KST(y + o, g);
+      KST(gb + o, KLD(gb + o) + g);
+      acc[l] += e*e;
+    }
+  }
+#pragma GCC unroll 16
+  for(l=0; l<NA; l++) KST(lane + l*KERN_VW, acc[l]);
+  for(; j<d; j++){
+    float e = y[j] + b[j] - x[j];
+    float g = scale*e;
+    y[j] = g;
+    gb[j] += g;
+    lane[0] += e*e;
+  }
+  for(l=0; l<NN_LANES; l++) loss += lane[l];
+  return loss;
+}
+
+#undef VF
+#undef KFN
+#undef KLD
+#undef KST
+#undef KERN
+#undef KERN_TARGET
+#undef KERN_VW
+#undef KERN_NT
