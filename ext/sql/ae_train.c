@@ -751,15 +751,16 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     goto done;
   }
   /* A model whose weights SQLite could not hold fails now, not after
-  ** its training. */
+  ** its training (a model of numeric columns' with its transform). */
   {
-    sqlite3_int64 nBlob = (sqlite3_int64)aesql_codec_size(&net);
+    sqlite3_int64 nBlob = (sqlite3_int64)aesql_codec_size_xf(&net, &data.xf);
     int nMax = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
     if( nBlob==0 || nBlob>nMax ){
       train_errorf(ctx, SQLITE_TOOBIG, sqlite3_mprintf("ae_train: cannot store "
           "the model: its weights BLOB of %lld bytes is over this connection's "
           "length limit (%d bytes, SQLITE_LIMIT_LENGTH)", nBlob ? nBlob
-          : (sqlite3_int64)(AESQL_MODEL_HEADER + 16*(size_t)nLayer + 4*net.nParam),
+          : (sqlite3_int64)(AESQL_MODEL_HEADER + 16*(size_t)nLayer + 4*net.nParam
+                            + (data.xf.fill ? 24 : 16)*(size_t)data.xf.d),
           nMax));
       goto done;
     }
