@@ -34,10 +34,28 @@ static inline void nn_sqrt(float *a, size_t k){
 /* Adam, as Keras / TF 2 computes it (ResourceApplyAdam):
 **   m += (g - m)(1 - b1)        (= b1 m + (1 - b1) g, rounded as Keras does)
 **   v += (g^2 - v)(1 - b2)
-**   p -= lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t)/(1 - b1^t)
-** Unlike torch.optim.Adam, eps is added to sqrt(v) uncorrected; this is
-** torch's formula with eps/sqrt(1 - b2^t) in place of eps. lr_t is
-** computed in double and rounded once. */
+**   p -= lr_t m / (sqrt(v) + eps_t),  lr_t = lr sqrt(1 - b2^t)/(1 - b1^t)
+** Keras adds eps to sqrt(v) uncorrected: eps_t = eps (AESQL_ADAM_KERAS).
+** torch.optim.Adam adds it to sqrt(v_hat), which is the same formula with
+** eps_t = eps sqrt(1 - b2^t) (AESQL_ADAM_TORCH). Both modes thus share
+** one kernel, and Keras' runs exactly as before the modes were added.
+** lr_t and eps_t are computed in double once a step and rounded once.
+** (torch computes sqrt(v)/sqrt(1-b2^t) + eps and then lr/(1-b1^t) times
+** m over that, in float: the same numbers to a few roundings.) */
+
+static const char *const azMode[AESQL_ADAM_COUNT] = { "keras", "torch" };
+
+const char *aesql_adam_mode_name(int mode){
+  return mode>=0 && mode<AESQL_ADAM_COUNT ? azMode[mode] : 0;
+}
+
+int aesql_adam_mode_parse(const char *z){
+  int i;
+  for(i=0; z && i<AESQL_ADAM_COUNT; i++){
+    if( strcmp(z, azMode[i])==0 ) return i;
+  }
+  return -1;
+}
 
 int aesql_adam_init(aesql_adam *a, size_t n, float lr, float beta1,
                     float beta2, float eps){
@@ -52,6 +70,14 @@ int aesql_adam_init(aesql_adam *a, size_t n, float lr, float beta1,
   a->beta1 = beta1;
   a->beta2 = beta2;
   a->eps = eps;
+  a->eps_t = eps;
+  a->mode = AESQL_ADAM_KERAS;
+  return 0;
+}
+
+int aesql_adam_set_mode(aesql_adam *a, int mode){
+  if( mode<0 || mode>=AESQL_ADAM_COUNT ) return 1;
+  a->mode = mode;
   return 0;
 }
 
@@ -122,11 +148,15 @@ static void nn_adam(float *restrict p, float *restrict m, float *restrict v,
   }
 }
 
+/* Step t's lr_t, returned, and eps_t, in a->eps_t, where every piece of
+** the step's update reads the same value. */
 float aesql_adam_next(aesql_adam *a){
-  double t;
+  double t, c2;
   a->t++;
   t = (double)a->t;
-  return (float)(a->lr*(sqrt(1.0 - pow(a->beta2, t))/(1.0 - pow(a->beta1, t))));
+  c2 = sqrt(1.0 - pow(a->beta2, t));
+  a->eps_t = a->mode==AESQL_ADAM_TORCH ? (float)(a->eps*c2) : a->eps;
+  return (float)(a->lr*(c2/(1.0 - pow(a->beta1, t))));
 }
 
 void aesql_adam_update(const aesql_adam *a, float lr_t, float *p,
@@ -134,7 +164,7 @@ void aesql_adam_update(const aesql_adam *a, float lr_t, float *p,
   if( i1>a->n ) i1 = a->n;
   if( ng<1 || i0>=i1 ) return;
   nn_adam(p, a->m, a->v, g, ng, i0, i1, lr_t, 1.0f - a->beta1,
-          1.0f - a->beta2, a->eps);
+          1.0f - a->beta2, a->eps_t);
 }
 
 void aesql_adam_step(aesql_adam *a, float *p, const float *g){

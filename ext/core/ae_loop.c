@@ -48,7 +48,8 @@ int aesql_loop_run(aesql_net *net, const aesql_nn_data *x,
 
   memset(res, 0, sizeof(*res));
   memset(&adam, 0, sizeof(adam));
-  if( x->n>0x7fffffff || cfg->epochs<1 || cfg->batch_size<1 ){
+  if( x->n>0x7fffffff || cfg->epochs<1 || cfg->batch_size<1
+   || aesql_adam_mode_name(cfg->adam)==0 ){
     return AESQL_LOOP_MISUSE;
   }
   nVal = aesql_loop_split(n, cfg->validation_split, &nTrain);
@@ -68,6 +69,7 @@ int aesql_loop_run(aesql_net *net, const aesql_nn_data *x,
     rc = AESQL_LOOP_NOMEM;
     goto done;
   }
+  aesql_adam_set_mode(&adam, cfg->adam);   /* a mode checked above */
   res->nThread = aesql_fit_threads(fit);
   for(i=nTrain; i<n; i++) idx[i] = (uint32_t)i;      /* held out, in order */
   aesql_rng_seed(&rng, cfg->seed);

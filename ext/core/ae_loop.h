@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include "ae_net.h"
 #include "ae_data.h"
+#include "ae_adam.h"
 
 typedef struct aesql_loop_cfg {
   int epochs, batch_size;
@@ -34,6 +35,8 @@ typedef struct aesql_loop_cfg {
   int shuffle;
   uint64_t seed;
   double learning_rate, beta_1, beta_2, epsilon;   /* Adam */
+  int adam;                  /* where epsilon goes: AESQL_ADAM_KERAS (0)
+                             ** or AESQL_ADAM_TORCH (ae_adam.h) */
   double l2, dropout;
   int patience;              /* 0: no early stopping */
   double min_delta;

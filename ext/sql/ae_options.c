@@ -26,6 +26,7 @@
 #include "ae_store.h"
 #include "../core/ae_act.h"
 #include "../core/ae_xform.h"
+#include "../core/ae_adam.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -87,6 +88,14 @@ static const opt_enum eDtype = { dtype_parse, aesql_dtype_name, 2, aDtype, azDty
 static const opt_enum eAct = { aesql_act_parse, aesql_act_name, 0, 0, 0 };
 static const int aOutAct[] = { AESQL_ACT_LINEAR, AESQL_ACT_SIGMOID };
 static const opt_enum eOutAct = { aesql_act_parse, aesql_act_name, 2, aOutAct, 0 };
+/* Adam's epsilon as Keras places it (the tutorial's) or as torch.optim.Adam
+** does; the notes say where, the one thing that differs. */
+static const int aAdam[] = { AESQL_ADAM_KERAS, AESQL_ADAM_TORCH };
+static const char *const azAdamNote[] = {
+  "epsilon added to sqrt(v), as Keras",
+  "epsilon added to sqrt(v_hat), as torch.optim.Adam"
+};
+static const opt_enum eAdam = { aesql_adam_mode_parse, aesql_adam_mode_name, 2, aAdam, azAdamNote };
 /* A source of numeric columns (ae_columns.h): how the columns are scaled,
 ** and what a NULL becomes. */
 static const opt_enum eScale = { aesql_scale_parse, aesql_scale_name, 0, 0, 0 };
@@ -149,6 +158,8 @@ static const opt_def aOpt[] = {
   { "min_delta",        OPT_NUMBER, 0, AT(min_delta),
     .rLo = 0, .rHi = 1e300, .rDflt = 0 },
   { "restore_best",     OPT_BOOLEAN, 0, AT(restore_best), .iDflt = -1 },
+  { "adam",             OPT_ENUM, 0, AT(adam),
+    .iDflt = AESQL_ADAM_KERAS, .pEnum = &eAdam },
   { "scale",            OPT_ENUM, 0, AT(scale),
     .iDflt = AESQL_SCALE_STANDARD, .pEnum = &eScale },
   { "nulls",            OPT_ENUM, 0, AT(nulls),

@@ -18,6 +18,7 @@ typedef struct aesql_train_opts {
   double validation_split;  /* 0.2: the last rows, in source order */
   int shuffle;              /* 1 */
   double learning_rate, beta_1, beta_2, epsilon;  /* Adam: 0.001 0.9 0.999 1e-7 */
+  int adam;                 /* AESQL_ADAM_KERAS: where epsilon goes (ae_adam.h) */
   sqlite3_int64 seed;       /* -1 until parsed: then drawn when not given */
   /* the model */
   int activation;           /* hidden layers: AESQL_ACT_RELU */

@@ -778,6 +778,7 @@ static void ae_train_func(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   cfg.beta_1 = o.beta_1;
   cfg.beta_2 = o.beta_2;
   cfg.epsilon = o.epsilon;
+  cfg.adam = o.adam;
   cfg.l2 = o.l2;
   cfg.dropout = o.dropout;
   cfg.patience = o.patience;

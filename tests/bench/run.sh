@@ -22,7 +22,9 @@
 #      running), the two in turns; the numpy process's training time
 #      against the plain one's, and whether the two models are the same bits.
 #   5. one-class MNIST (tests/bench/torch_oneclass.py against the same in SQL):
-#      the AUROC of a model per digit, libaesql and PyTorch, over seeds.
+#      the AUROC of a model per digit, libaesql and PyTorch (its own
+#      torch.optim.Adam), over seeds; libaesql's Adam as BENCH_ONECLASS_ADAM
+#      says (ae_train's "adam" option).
 #   7. a model of numeric columns (below part 6 in the code, 11 in the
 #      summary): rows/s of ae_error with the 30 columns of the breast-cancer
 #      data (data/breast_cancer.csv, repeated to BENCH_COLUMNS_ROWS rows) as
@@ -72,6 +74,10 @@
 #                              peak floor torch aesql threads1 scoring scaling
 #                              numpy oneclass deep columns
 #   BENCH_ONECLASS_SEEDS ["1 2 3"]  seeds of part 5
+#   BENCH_ONECLASS_ADAM [""]   part 5's libaesql side: ae_train's "adam"
+#                              option, "keras" or "torch" (where Adam adds
+#                              epsilon); empty: not given, the library's
+#                              default. The PyTorch side is always torch's.
 #   BENCH_DEEP_HIDDEN ["128 32"]  the deep model's encoder widths (part 6)
 #   BENCH_DEEP_REPS [BENCH_REPS]  runs of each side of part 6
 #   BENCH_COLUMNS_ROWS [56900] rows of part 7 (the data's 569, repeated)
@@ -586,22 +592,34 @@ fi
 # the digits within 0.003 of PyTorch's, every digit within 0.005.
 declare -A O
 ONECLASS_SEEDS=${BENCH_ONECLASS_SEEDS:-1 2 3}
+ONECLASS_ADAM=${BENCH_ONECLASS_ADAM:-}
+case "$ONECLASS_ADAM" in
+  ""|keras|torch) ;;
+  *) echo "bench: BENCH_ONECLASS_ADAM must be keras, torch or empty, not '$ONECLASS_ADAM'" >&2; exit 1 ;;
+esac
 if ! skipped oneclass; then
   seeds_json="[$(echo $ONECLASS_SEEDS | tr ' ' ',')]"
-  section "one-class MNIST: a model per digit, 30 epochs, seeds $ONECLASS_SEEDS; AUROC against the other digits of the test set"
+  adam_opt=""; adam_say=""
+  if [ -n "$ONECLASS_ADAM" ]; then
+    adam_opt=", 'adam', '$ONECLASS_ADAM'"; adam_say="; libaesql's adam: $ONECLASS_ADAM"
+  fi
+  section "one-class MNIST: a model per digit, 30 epochs, seeds $ONECLASS_SEEDS; AUROC against the other digits of the test set$adam_say"
   cat > "$OUT/oneclass.sql" <<SQL
 .load $EXT
 CREATE VIRTUAL TABLE temp.tr USING idx(images='$DATA/train-images-idx3-ubyte', labels='$DATA/train-labels-idx1-ubyte');
 CREATE VIRTUAL TABLE temp.te USING idx(images='$DATA/t10k-images-idx3-ubyte', labels='$DATA/t10k-labels-idx1-ubyte');
 SELECT count(ae_train('SELECT pixels FROM tr WHERE class = ' || d.value, 32,
-         json_object('name', 'oc_' || d.value || '_' || s.value, 'epochs', 30, 'seed', s.value)))
+         json_object('name', 'oc_' || d.value || '_' || s.value, 'epochs', 30, 'seed', s.value$adam_opt)))
   FROM json_each('[0,1,2,3,4,5,6,7,8,9]') AS d, json_each('$seeds_json') AS s;
-SELECT 'auroc_' || digit || '=' || avg(a) FROM (
-  SELECT d.value AS digit, ae_auroc(sc.error, t.class <> d.value) AS a
+CREATE TEMP TABLE oc AS
+  SELECT d.value AS digit, s.value AS seed, ae_auroc(sc.error, t.class <> d.value) AS a
     FROM json_each('[0,1,2,3,4,5,6,7,8,9]') AS d, json_each('$seeds_json') AS s,
          ae_scores('oc_' || d.value || '_' || s.value, 'te') AS sc
     JOIN te AS t ON t.rowid = sc.key
-   GROUP BY d.value, s.value) GROUP BY digit;
+   GROUP BY d.value, s.value;
+SELECT 'adam=' || json_extract(options, '\$.adam') FROM ae_models LIMIT 1;
+SELECT 'auroc_' || digit || '_seed' || seed || '=' || a FROM oc ORDER BY digit, seed;
+SELECT 'auroc_' || digit || '=' || avg(a) FROM oc GROUP BY digit;
 SQL
   if timed oneclass_aesql $SQL ":memory:" ".read $OUT/oneclass.sql"; then
     say "libaesql: done ($(awk '/Elapsed/ { print $NF }' "$OUT/oneclass_aesql.time"))"
@@ -625,6 +643,7 @@ SQL
   O[worst]=$(for d in 0 1 2 3 4 5 6 7 8 9; do echo "${O[a$d]} ${O[t$d]}"; done | awk 'NF == 2 { x = $2 - $1; if (x < 0) x = -x; if (x > w) w = x; n++ } END { if (n == 10) printf "%.5f", w }')
   O[gap]=$(awk -v a="${O[am]}" -v t="${O[tm]}" 'BEGIN { if (a != "" && t != "") { x = t - a; if (x < 0) x = -x; printf "%.5f", x } }')
   record oneclass_mean_aesql "${O[am]}"; record oneclass_mean_torch "${O[tm]}"
+  O[adam]=$(kv oneclass_aesql adam); record oneclass_adam_aesql "${O[adam]}"
 fi
 
 # ---------------------------------------------------------------- deep ----
@@ -972,13 +991,13 @@ fi
 
 if [ -n "${O[am]:-}" ]; then
   echo
-  out "  8. one-class MNIST, AUROC per digit (mean over seeds $ONECLASS_SEEDS), libaesql / PyTorch"
+  out "  8. one-class MNIST, AUROC per digit (mean over seeds $ONECLASS_SEEDS), libaesql (adam ${O[adam]:-?}) / PyTorch"
   out "     digit:    $(printf '%7s' 0 1 2 3 4 5 6 7 8 9)   mean"
   out "  libaesql:   $(for d in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "${O[a$d]}" %.4f)"; done)  $(fmt "${O[am]}" %.4f)"
   out "   PyTorch:   $(for d in 0 1 2 3 4 5 6 7 8 9; do printf '%7s' "$(fmt "${O[t$d]}" %.4f)"; done)  $(fmt "${O[tm]}" %.4f)"
   out "     mean within 0.003 of PyTorch's: $(verdict "${O[gap]}" "<=" 0.003) ($(fmt "${O[gap]}" %.4f));  every digit within 0.005: $(verdict "${O[worst]}" "<=" 0.005) (worst $(fmt "${O[worst]}" %.4f))"
   md ""
-  md "One-class MNIST (a model per digit, 30 epochs, seeds $ONECLASS_SEEDS): mean AUROC $(fmt "${O[am]}" %.4f) for libaesql, $(fmt "${O[tm]}" %.4f) for PyTorch; mean within 0.003: **$(verdict "${O[gap]}" "<=" 0.003)**, every digit within 0.005: **$(verdict "${O[worst]}" "<=" 0.005)** (worst $(fmt "${O[worst]}" %.4f))."
+  md "One-class MNIST (a model per digit, 30 epochs, seeds $ONECLASS_SEEDS; libaesql's Adam: ${O[adam]:-?}): mean AUROC $(fmt "${O[am]}" %.4f) for libaesql, $(fmt "${O[tm]}" %.4f) for PyTorch; mean within 0.003: **$(verdict "${O[gap]}" "<=" 0.003)**, every digit within 0.005: **$(verdict "${O[worst]}" "<=" 0.005)** (worst $(fmt "${O[worst]}" %.4f))."
 fi
 
 gf_cell() {  # gf_cell GFLOPS PEAK: "21.60 (22%)", the share of the peak when known

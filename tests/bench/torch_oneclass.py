@@ -120,7 +120,7 @@ def main():
                 err = ((model(X_test) - X_test) ** 2).sum(dim=1).double().numpy()
             a = auroc(err, test_y != d)
             aucs.append(a)
-            print("digit %d seed %d: AUROC %.4f" % (d, seed, a), flush=True)
+            print("digit %d seed %d: AUROC %.6f" % (d, seed, a), flush=True)
         m = float(np.mean(aucs))
         means.append(m)
         print("auroc_%d=%.5f" % (d, m))

@@ -118,13 +118,13 @@ static const char *zDefaults =
   "\"seed\":7,\"threads\":3,\"shuffle\":true,\"dtype\":\"u8\","
   "\"false_alarm_rate\":0.01,\"activation\":\"relu\",\"output_activation\":\"linear\","
   "\"l2\":0.0,\"dropout\":0.0,\"patience\":0,\"min_delta\":0.0,\"restore_best\":false,"
-  "\"scale\":\"standard\",\"nulls\":\"error\"}";
+  "\"adam\":\"keras\",\"scale\":\"standard\",\"nulls\":\"error\"}";
 
 static const char *zKnown =
   "epochs, batch_size, validation_split, learning_rate, beta_1, beta_2, "
   "epsilon, seed, name, threads, shuffle, dtype, progress, replace, "
   "false_alarm_rate, activation, output_activation, l2, dropout, patience, "
-  "min_delta, restore_best, scale, nulls";
+  "min_delta, restore_best, adam, scale, nulls";
 
 /* Options not stored: read back through ae_test_options_call. */
 static int is_call_option(const char *zKey){
@@ -229,6 +229,8 @@ static void ranges(sqlite3 *db){
   static const char *zAct = "must be 'linear', 'relu', 'leaky_relu', 'elu', "
                             "'selu', 'tanh' or 'sigmoid'";
   static const char *zOut = "must be 'linear' or 'sigmoid'";
+  static const char *zAdam = "must be 'keras' (epsilon added to sqrt(v), as Keras) or "
+                             "'torch' (epsilon added to sqrt(v_hat), as torch.optim.Adam)";
   static const char *zSeed = "must be an integer from 0 to 9223372036854775807";
   static const char *azAct[] = { "linear", "relu", "leaky_relu", "elu", "selu",
                                  "tanh", "sigmoid" };
@@ -388,6 +390,14 @@ static void ranges(sqlite3 *db){
   opt_bad(db, "min_delta", "1e999", "must be a number from 0 to 1e+300");
   opt_bad(db, "min_delta", "-5e-324", "must be a number from 0 to 1e+300");
 
+  opt_ok(db, "adam", "\"keras\"", "\"keras\"");
+  opt_ok(db, "adam", "\"torch\"", "\"torch\"");
+  opt_bad(db, "adam", "\"Keras\"", zAdam);
+  opt_bad(db, "adam", "\"pytorch\"", zAdam);
+  opt_bad(db, "adam", "\"\"", zAdam);
+  opt_bad(db, "adam", "1", zAdam);
+  opt_bad(db, "adam", "null", zAdam);
+
   opt_ok(db, "name", "\"m\"", "\"m\"");
   opt_bad(db, "name", "\"\"", "must be a non-empty string");
   opt_bad(db, "name", "1", "must be a non-empty string");
@@ -449,8 +459,8 @@ static void objects(sqlite3 *db){
             "ERROR: ae_train: unknown option 'epoch' (known: epochs, batch_size, "
             "validation_split, learning_rate, beta_1, beta_2, epsilon, seed, name, "
             "threads, shuffle, dtype, progress, replace, false_alarm_rate, activation, "
-            "output_activation, l2, dropout, patience, min_delta, restore_best, scale, "
-            "nulls)");
+            "output_activation, l2, dropout, patience, min_delta, restore_best, adam, "
+            "scale, nulls)");
   unknown_is(db, "names are case-sensitive", "'{\"Epochs\": 3}'", "Epochs");
   unknown_is(db, "an empty name is unknown", "'{\"\": 3}'", "");
 
@@ -468,8 +478,8 @@ static void objects(sqlite3 *db){
             "\"false_alarm_rate\": 0.5, \"activation\": \"elu\", "
             "\"output_activation\": \"sigmoid\", \"l2\": 0, \"dropout\": 0, "
             "\"patience\": 1, \"min_delta\": 0, \"restore_best\": true, "
-            "\"restore_best\": true}')",
-            "ERROR: ae_train: option 'restore_best' is given twice");
+            "\"adam\": \"torch\", \"adam\": \"keras\"}')",
+            "ERROR: ae_train: option 'adam' is given twice");
   check_sql("the first bad option is the one named", db,
             "SELECT ae_test_options('{\"epochs\": 0, \"nosuch\": 1}')",
             "ERROR: ae_train: option 'epochs' must be an integer from 1 to 1000000");
@@ -511,7 +521,7 @@ static void stored(sqlite3 *db){
     "\"false_alarm_rate\": 0.1, \"activation\": \"selu\", "
     "\"output_activation\": \"sigmoid\", \"l2\": 1, \"dropout\": 0.9999999999999999, "
     "\"patience\": 1000000, \"min_delta\": 1e300, \"restore_best\": false, "
-    "\"name\": \"m\", \"progress\": true, \"replace\": true}",
+    "\"adam\": \"torch\", \"name\": \"m\", \"progress\": true, \"replace\": true}",
     "{\"l2\": 1e-5, \"dropout\": 0.2, \"min_delta\": 1e-4, \"activation\": \"leaky_relu\", "
     "\"seed\": 42, \"validation_split\": 0, \"learning_rate\": 1.5e-3}",
   };
@@ -562,6 +572,11 @@ static void stored(sqlite3 *db){
                          "\"replace\": true, \"seed\": 7}') = %Q", zDefaults);
   check_sql("name, progress, replace are not stored: the defaults' JSON", db, zSql, "1");
   sqlite3_free(zSql);
+  /* Models stored before the option existed have no "adam": they were
+  ** trained with Keras' Adam, which is what their options read as. */
+  check_sql("stored options without adam (older models) read as keras", db,
+            "SELECT json_extract(ae_test_options(json_remove(ae_test_options("
+            "'{\"seed\": 7}'), '$.adam')), '$.adam')", "keras");
 }
 
 /* ---- 6. the README's table of options ---- */

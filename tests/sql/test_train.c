@@ -89,6 +89,31 @@ int main(void){
     "SELECT (SELECT weights FROM ae_models WHERE name='other') <> "
     "(SELECT weights FROM ae_models WHERE name='again')", "1");
 
+  /* ---- adam: where epsilon goes (ae_adam.h) ---- */
+  check_sql("adam keras is the default, and stored", db,
+    "SELECT json_extract(options, '$.adam') FROM ae_models WHERE name='t_8'", "keras");
+  check_sql("adam torch trains, and is stored", db,
+    "SELECT ae_train('t', 8, '{\"epochs\": 5, \"seed\": 7, \"batch_size\": 32, "
+    "\"adam\": \"torch\", \"name\": \"adam_torch\"}');"
+    "SELECT json_extract(options, '$.adam'), loss < (SELECT loss FROM ae_history "
+    "WHERE model='adam_torch' AND epoch=1) FROM ae_models WHERE name='adam_torch'",
+    "torch|1");
+  check_sql("adam keras given: the default's model, bit for bit", db,
+    "SELECT ae_train('t', 8, '{\"epochs\": 5, \"seed\": 7, \"batch_size\": 32, "
+    "\"adam\": \"keras\", \"name\": \"adam_keras\"}');"
+    "SELECT (SELECT weights FROM ae_models WHERE name='adam_keras') = "
+    "(SELECT weights FROM ae_models WHERE name='t_8')", "1");
+  /* The same seed and batches: only the optimizer differs, so the
+  ** option reached it. */
+  check_sql("adam torch: another model than keras from the same seed", db,
+    "SELECT (SELECT weights FROM ae_models WHERE name='adam_torch') <> "
+    "(SELECT weights FROM ae_models WHERE name='t_8')", "1");
+  check_sql_error("bad adam", db, "SELECT ae_train('t', 2, '{\"adam\": \"sgd\"}')",
+                  "ae_train: option 'adam' must be 'keras'");
+  /* (the checks below count the models) */
+  sqlite3_exec(db, "DELETE FROM ae_history WHERE model LIKE 'adam\\_%' ESCAPE '\\';"
+                   "DELETE FROM ae_models WHERE name LIKE 'adam\\_%' ESCAPE '\\'", 0, 0, 0);
+
   /* ---- scoring functions ---- */
   check_sql("ae_reconstruct keeps the encoding", db,
     "SELECT length(ae_reconstruct('t_8', pixels)), typeof(ae_reconstruct('t_8', pixels)) "
