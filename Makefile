@@ -99,10 +99,10 @@ build/asan/%.o: ext/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -DSQLITE_CORE -c $< -o $@
 
-$(CORE_TESTS:%=build/tests/%): build/tests/%: tests/core/%.c tests/check.h $(CORE_OBJ)
+$(CORE_TESTS:%=build/tests/%): build/tests/%: tests/core/%.c tests/check.h tests/core/check_core.h $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CORE_OBJ) -lm -ldl -lpthread
-$(CORE_TESTS:%=build/asan-tests/%): build/asan-tests/%: tests/core/%.c tests/check.h $(CORE_AOBJ)
+$(CORE_TESTS:%=build/asan-tests/%): build/asan-tests/%: tests/core/%.c tests/check.h tests/core/check_core.h $(CORE_AOBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $< $(CORE_AOBJ) -lm -ldl -lpthread
 $(TESTS:%=build/tests/%): build/tests/%: tests/sql/%.c $(CHECK_H) $(SOBJ)

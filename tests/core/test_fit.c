@@ -27,7 +27,7 @@
 ** Every tolerance is stated next to its check, with why it is that size.
 ** u = 2^-24 is float's unit roundoff.
 */
-#include "../check.h"
+#include "check_core.h"
 #include "../../ext/core/ae_net.h"
 #include "../../ext/core/ae_blas.h"
 #include "../../ext/core/ae_fit.h"
@@ -37,72 +37,15 @@
 
 #define U_FLOAT 0x1.0p-24
 
-/* ---------------------------------------------------------------- */
-/* The core's allocator, counted (every block must be freed by the end)
-** and failing on request: the call numbered fm.nFail fails. */
-
-static struct {
-  long nCall;          /* calls so far */
-  long nFail;          /* the call that fails, or -1 */
-  long nLive;          /* blocks not yet freed */
-} fm = { 0, -1, 0 };
-
-static void *fm_malloc(unsigned long long n){
-  void *p;
-  if( fm.nCall++==fm.nFail ) return 0;
-  p = malloc((size_t)n);
-  if( p ) fm.nLive++;
-  return p;
-}
-static void fm_free(void *p){
-  if( p ){ fm.nLive--; free(p); }
-}
-static void fm_fail_in(long k){ fm.nFail = fm.nCall + k; }
-static void fm_never(void){ fm.nFail = -1; }
+/* The core's allocator is check_core.h's fm_malloc/fm_free: counted
+** (every block must be freed by the end), failing on request. */
 
 /* ---------------------------------------------------------------- */
 /* helpers */
 
-static void fill_uniform(aesql_rng *r, float *a, size_t n, double lo, double hi){
-  size_t i;
-  for(i=0; i<n; i++) a[i] = (float)(lo + (hi-lo)*aesql_rng_uniform(r));
-}
 
-/* max |a-b|; NaN anywhere makes it infinite, so that checks fail. */
-static double max_diff(const float *a, const float *b, size_t n){
-  double m = 0.0;
-  size_t i;
-  for(i=0; i<n; i++){
-    double e = fabs((double)a[i] - b[i]);
-    if( !(e<=m) ) m = isnan(e) ? INFINITY : e;
-  }
-  return m;
-}
 
-/* n rows of d bytes, a fraction `density` of them non-zero (1..255); row
-** 0 all zero. */
-static unsigned char *make_bytes(aesql_rng *r, int n, int d, double density){
-  unsigned char *p = malloc((size_t)n*d);
-  size_t i;
-  if( !p ) return 0;
-  for(i=0; i<(size_t)n*d; i++){
-    p[i] = i<(size_t)d || aesql_rng_uniform(r)>=density
-           ? 0 : (unsigned char)(1 + aesql_rng_below(r, 255));
-  }
-  return p;
-}
 
-/* Rows idx[0..n) of x as a dense float matrix (bytes as (float)(b/255.0),
-** which test_net shows is aesql_u8_float[b]). */
-static void rows_dense(const aesql_nn_data *x, const uint32_t *idx, int n, float *X){
-  int r, i;
-  for(r=0; r<n; r++){
-    for(i=0; i<x->d; i++){
-      size_t o = (size_t)idx[r]*x->d + i;
-      X[(size_t)r*x->d + i] = x->u8 ? (float)(x->u8[o]/255.0) : x->f32[o];
-    }
-  }
-}
 
 /* ---------------------------------------------------------------- */
 /* Adam, by hand */

@@ -33,7 +33,7 @@
 **   make build/tests/test_loop && build/tests/test_loop
 **   make build/asan-tests/test_loop && AESQL_SANITIZE=1 build/asan-tests/test_loop
 */
-#include "../check.h"
+#include "check_core.h"
 #include "../../ext/core/ae_loop.h"
 #include "../../ext/core/ae_fit.h"
 #include "../../ext/core/ae_adam.h"
@@ -41,28 +41,8 @@
 
 #include <stdint.h>
 
-/* ---------------------------------------------------------------- */
-/* The core's allocator, counted (every block must be freed by the end)
-** and failing on request: the call numbered fm.nFail fails. */
-
-static struct {
-  long nCall;          /* calls so far */
-  long nFail;          /* the call that fails, or -1 */
-  long nLive;          /* blocks not yet freed */
-} fm = { 0, -1, 0 };
-
-static void *fm_malloc(unsigned long long n){
-  void *p;
-  if( fm.nCall++==fm.nFail ) return 0;
-  p = malloc((size_t)n);
-  if( p ) fm.nLive++;
-  return p;
-}
-static void fm_free(void *p){
-  if( p ){ fm.nLive--; free(p); }
-}
-static void fm_fail_in(long k){ fm.nFail = fm.nCall + k; }
-static void fm_never(void){ fm.nFail = -1; }
+/* The core's allocator is check_core.h's fm_malloc/fm_free: counted
+** (every block must be freed by the end), failing on request. */
 
 /* ---------------------------------------------------------------- */
 /* helpers */
