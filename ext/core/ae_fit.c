@@ -3,7 +3,7 @@
 **
 ** A step is two runs of the pool (ae_pool.c). In the first, the units are
 ** the parts of the batch, each going through aesql_net_grad_rows() in
-** passes of up to AESQL_FIT_PASS_ROWS rows, the first writing the part's
+** passes of up to aesql_fit_pass_rows() rows, the first writing the part's
 ** own gradient and the others adding to it, with the scratch of the
 ** thread that claimed the part. (aesql_net_grad_rows.) Between the runs the caller adds up the
 ** loss, so that it can stop before
@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 /* Rows of a part of the validation pass (aesql_net_sse_rows takes them
-** AESQL_FIT_PASS_ROWS at a time). */
+** a pass at a time). */
 #define FIT_VAL_ROWS 256
 
 struct aesql_fit {
@@ -39,6 +39,7 @@ struct aesql_fit {
   aesql_pool *pool;
   int nThread;
   int maxBatch;
+  int passRows;          /* aesql_fit_pass_rows */
   int nGrad;             /* gradients: the parts of a full batch */
   int nSse;              /* slots in aSse */
   int nChunk;            /* ranges of parameters for Adam */
@@ -54,11 +55,22 @@ struct aesql_fit {
   uint64_t dropKey;
 };
 
-/* Parts of a batch of n rows: one per AESQL_FIT_PART_ROWS rows, rounded
-** up, and at most AESQL_FIT_MAX_PARTS. */
-static int fit_parts(int n){
-  int k = (n + AESQL_FIT_PART_ROWS - 1)/AESQL_FIT_PART_ROWS;
+/* See ae_fit.h. One hidden layer: one part per AESQL_FIT_PART_ROWS rows,
+** rounded up; a stack: one per AESQL_FIT_STACK_ROWS, and two from half
+** that. At most AESQL_FIT_MAX_PARTS. */
+int aesql_fit_parts(const aesql_net *net, int n){
+  int k;
+  if( net->nLayer<=2 ){
+    k = (n + AESQL_FIT_PART_ROWS - 1)/AESQL_FIT_PART_ROWS;
+  }else{
+    k = (n + AESQL_FIT_STACK_ROWS - 1)/AESQL_FIT_STACK_ROWS;
+    if( k<2 && n>=AESQL_FIT_STACK_ROWS/2 ) k = 2;
+  }
   return k<1 ? 1 : k>AESQL_FIT_MAX_PARTS ? AESQL_FIT_MAX_PARTS : k;
+}
+
+int aesql_fit_pass_rows(const aesql_net *net){
+  return net->nLayer<=2 ? AESQL_FIT_PASS_ROWS : AESQL_FIT_STACK_ROWS;
 }
 
 /* Rows [lo, hi) of part j of k of n rows. */
@@ -73,7 +85,7 @@ static void fit_grad_task(void *arg, int j, int t){
   double sse = 0.0;
   int lo, hi, q, nPass, a, b;
   fit_rows(f->n, j, f->nPart, &lo, &hi);
-  nPass = (hi - lo + AESQL_FIT_PASS_ROWS - 1)/AESQL_FIT_PASS_ROWS;
+  nPass = (hi - lo + f->passRows - 1)/f->passRows;
   for(q=0; q<nPass; q++){
     fit_rows(hi - lo, q, nPass, &a, &b);
     sse += aesql_net_grad_rows(f->nn, f->aWork[t], f->x, f->idx + lo + a,
@@ -137,7 +149,8 @@ aesql_fit *aesql_fit_new(aesql_net *nn, aesql_adam *opt,
   f->opt = opt;
   f->x = x;
   f->maxBatch = maxBatch;
-  f->nGrad = fit_parts(maxBatch);
+  f->passRows = aesql_fit_pass_rows(nn);
+  f->nGrad = aesql_fit_parts(nn, maxBatch);
   /* validation: parts of FIT_VAL_ROWS rows over at most every row of x */
   f->nSse = (int)((x->n + FIT_VAL_ROWS - 1)/FIT_VAL_ROWS);
   if( f->nSse<f->nGrad ) f->nSse = f->nGrad;
@@ -160,7 +173,7 @@ aesql_fit *aesql_fit_new(aesql_net *nn, aesql_adam *opt,
   f->aWork = aesql_nn_calloc(f->nThread, sizeof(aesql_net_work*));
   if( f->aWork==0 ){ aesql_fit_free(f); return 0; }
   for(i=0; i<f->nThread; i++){
-    f->aWork[i] = aesql_net_work_new(nn, AESQL_FIT_PASS_ROWS, dropout);
+    f->aWork[i] = aesql_net_work_new(nn, f->passRows, dropout);
     if( f->aWork[i]==0 ){ aesql_fit_free(f); return 0; }
   }
   for(i=0; i<f->nGrad; i++){
@@ -207,7 +220,7 @@ double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
   f->dropKey = dropKey;
   f->idx = idx;
   f->n = n;
-  f->nPart = fit_parts(n);
+  f->nPart = aesql_fit_parts(f->nn, n);
   aesql_pool_run(f->pool, f->nPart, fit_grad_task, f);
   for(j=0; j<f->nPart; j++) sse += f->aSse[j];
   return sse/((double)n*aesql_net_width(f->nn));

@@ -89,6 +89,13 @@ typedef struct aesql_net_work aesql_net_work;
 aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
                                    double dropout);
 void aesql_net_work_free(aesql_net_work *w);
+/* Which kernel the first layer's X' dH takes over indexed rows (both
+** give the same bits; ae_net_pass.c): by width (the default), row by
+** row, or by pixel. For tests and benchmarks; another mode is ignored. */
+#define AESQL_NET_XTDH_AUTO 0
+#define AESQL_NET_XTDH_ROWS 1
+#define AESQL_NET_XTDH_CSC  2
+void aesql_net_work_set_xtdh(aesql_net_work *w, int mode);
 
 /* Rows idx[0..n) of x as one part of a batch of nAll rows (n <= nAll,
 ** n <= the work's max_n): returns the sum of the squared errors over the

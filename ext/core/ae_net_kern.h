@@ -5,13 +5,13 @@
 **   KERN(f)      the name of f for this instruction set (f_v4, f_v3, f_v0)
 **   KERN_TARGET  its target attribute (empty for the baseline)
 **   KERN_VW      floats per vector register: 16 (AVX-512), 8 (AVX2), 4
-**   KERN_NT      vector registers per column tile of the sparse products:
-**                both of X W1's chains (2*KERN_NT accumulators) and the
-**                loads must fit in the registers
+**   KERN_NT      vector registers per column tile of the sparse products
+**                (X W1's row of W1; X' dH's row of G takes twice as many):
+**                they and the loads must fit in the registers
 ** and undefines them at its end. Defines, all static:
-**   KERN(sparse_xw_u8), KERN(sparse_xw_f32)       H = X W1
-**   KERN(sparse_xtdh_u8), KERN(sparse_xtdh_f32)   G (+)= X' dH
-**   KERN(out_loss_row), KERN(out_grad_row)        the output sweeps
+**   KERN(csc_xw)        H = X W1      over a block's transposed index
+**   KERN(csc_xtdh)      G (+)= X' dH  (nn_csc in ae_net_pass.c)
+**   KERN(out_loss_row), KERN(out_grad_row)   the output sweeps
 ** with the arguments and meaning of ae_net_pass.c's nn_* functions of the
 ** same names.
 **
@@ -44,10 +44,19 @@ typedef float VF __attribute__((vector_size(4*KERN_VW)));
 
 /* ---- the first layer's products over the non-zero pixels ---- */
 
+/* Both products read a block of rows by pixel, from the block's
+** transposed index (nn_csc in ae_net_pass.c): for pixel i, the entries
+** st[i] .. st[i+1] give, in the rows' order, each row's value of pixel i
+** and the row's number times two plus the parity of the pixel's place in
+** the row's own list. The order of every sum is the row-wise one's (see
+** nn_sparse_xw and nn_sparse_xtdh in ae_net_pass.c), but a row of W1 or
+** of G is read once per block of rows, not once per row: at 128 units
+** W1 and G no longer fit in L2 beside each other, and row by row they
+** came from L3 for every non-zero pixel. */
+
 /* Columns [k, k + nv*KERN_VW) of row hr of H = X W1, over the row's list
-** of cnt pixels nz (see nn_sparse_xw_u8 in ae_net_pass.c for the order
-** of the sums: even and odd positions of the list in two chains). nv is
-** a constant, so a and c are registers. */
+** of cnt pixels nz: the even and the odd places of the list in two
+** chains. nv is a constant, so a and c are registers. */
 static inline __attribute__((always_inline)) KERN_TARGET
 void KERN(xw_tile)(float *restrict hr, const aesql_nn_data *x, int isU8,
                    const unsigned char *restrict xb,
@@ -78,96 +87,66 @@ void KERN(xw_tile)(float *restrict hr, const aesql_nn_data *x, int isU8,
   for(l=0; l<nv; l++) KST(hr + k + l*KERN_VW, a[l] + c[l]);
 }
 
-/* H (n x h) = X W1. Each row's columns go in tiles of KERN_NT registers,
-** then one tile of the whole registers left, then one column at a time;
-** each makes its own pass over the row's list. */
+/* Columns [k, k + nv*KERN_VW) of H for every row (nv 0: the columns
+** [k, h) one at a time). Rows in the inner loop: the columns' slice of
+** W1 (d x 32 floats on AVX2, 100 kB for MNIST) stays in L2 while the
+** rows go by, where whole rows of W1 (400 kB at 128 units) did not. */
 static inline __attribute__((always_inline)) KERN_TARGET
-void KERN(sparse_xw_t)(float *restrict H, const aesql_nn_data *x, int isU8,
-                       const uint32_t *idx, int n, const float *restrict W1,
-                       int h){
+void KERN(xw_cols)(float *restrict H, const aesql_nn_data *x, int isU8,
+                   const uint32_t *idx, int n, const float *restrict W1,
+                   int h, int k, const int nv){
   const size_t d = (size_t)x->d;
   int r;
   for(r=0; r<n && r<NN_PF_FAR; r++) __builtin_prefetch(x->nzStart + idx[r]);
   for(r=0; r<n && r<NN_PF_NEAR; r++) nn_prefetch_row(x, idx[r], isU8);
   for(r=0; r<n; r++){
     const size_t row = idx[r];
-    if( r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
-    if( r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
+    if( k==0 && r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
+    if( k==0 && r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
     const uint16_t *restrict nz = x->nz + x->nzStart[row];
     const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
     const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
     const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
     float *restrict hr = H + (size_t)r*h;
-    int j, k;
-    for(k=0; k+KERN_NT*KERN_VW<=h; k+=KERN_NT*KERN_VW){
-      KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, KERN_NT);
+    if( nv>0 ){
+      KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, nv);
+    }else{
+      int j, kk;
+      for(kk=k; kk<h; kk++){
+        float a0 = 0.0f, c0 = 0.0f;
+        for(j=0; j+1<cnt; j+=2){
+          a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + kk];
+          c0 += NN_PX(nz[j+1])*W1[(size_t)nz[j+1]*h + kk];
+        }
+        if( j<cnt ) a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + kk];
+        hr[kk] = a0 + c0;
+      }
     }
-    switch( (h-k)/KERN_VW ){   /* 0 .. KERN_NT-1 registers left */
+  }
+}
+
+/* H (n x h) = X W1: tiles of KERN_NT registers, then one tile of the
+** whole registers left, then the columns left one at a time. */
+static inline __attribute__((always_inline)) KERN_TARGET
+void KERN(sparse_xw_t)(float *restrict H, const aesql_nn_data *x, int isU8,
+                       const uint32_t *idx, int n, const float *restrict W1,
+                       int h){
+  int k;
+  for(k=0; k+KERN_NT*KERN_VW<=h; k+=KERN_NT*KERN_VW){
+    KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, KERN_NT);
+  }
+  switch( (h-k)/KERN_VW ){   /* 0 .. KERN_NT-1 registers left */
 #if KERN_NT>3
-      case 3: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 3); break;
+    case 3: KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 3); break;
 #endif
 #if KERN_NT>2
-      case 2: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 2); break;
+    case 2: KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 2); break;
 #endif
-      case 1: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 1); break;
-    }
-    for(k+=(h-k)/KERN_VW*KERN_VW; k<h; k++){
-      float a0 = 0.0f, c0 = 0.0f;
-      for(j=0; j+1<cnt; j+=2){
-        a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
-        c0 += NN_PX(nz[j+1])*W1[(size_t)nz[j+1]*h + k];
-      }
-      if( j<cnt ) a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
-      hr[k] = a0 + c0;
-    }
+    case 1: KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 1); break;
   }
+  k += (h-k)/KERN_VW*KERN_VW;
+  if( k<h ) KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 0);
 }
-
-/* G (d x h) (+)= X' dH (see nn_sparse_xtdh_u8: G[i] sums over the rows,
-** in order). With the tutorial's 32 units, a row of dH stays in registers
-** while the row's list adds it, scaled, to rows of G; otherwise each of
-** those rows of G is swept whole, reading dH's row from L1: on AMD Zen 3
-** at 256 units, 20% faster than passes over the list for tiles of dH
-** held in registers, which touch each row of G in as many pieces. */
-static inline __attribute__((always_inline)) KERN_TARGET
-void KERN(sparse_xtdh_t)(float *restrict G, const aesql_nn_data *x, int isU8,
-                         const uint32_t *idx, int n, const float *restrict dH,
-                         int h, int add){
-  enum { NE = 2*NN_LANES/KERN_VW };    /* registers of a 32-unit row */
-  const size_t d = (size_t)x->d;
-  int r;
-  if( !add ) memset(G, 0, d*h*sizeof(float));
-  for(r=0; r<n; r++){
-    const size_t row = idx[r];
-    const uint16_t *restrict nz = x->nz + x->nzStart[row];
-    const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
-    const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
-    const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
-    const float *restrict dh = dH + (size_t)r*h;
-    int j, k, l;
-    if( h==2*NN_LANES ){
-      VF e[NE];
-#pragma GCC unroll 16
-      for(l=0; l<NE; l++) e[l] = KLD(dh + l*KERN_VW);
-      for(j=0; j<cnt; j++){
-        float *g = G + (size_t)nz[j]*h;
-        const float u = NN_PX(nz[j]);
-#pragma GCC unroll 16
-        for(l=0; l<NE; l++) KST(g + l*KERN_VW, KLD(g + l*KERN_VW) + u*e[l]);
-      }
-      continue;
-    }
-    for(j=0; j<cnt; j++){
-      float *restrict g = G + (size_t)nz[j]*h;
-      const float u = NN_PX(nz[j]);
-      for(k=0; k+KERN_VW<=h; k+=KERN_VW){
-        KST(g + k, KLD(g + k) + u*KLD(dh + k));
-      }
-      for(; k<h; k++) g[k] += u*dh[k];
-    }
-  }
-}
-
 KFN
 void KERN(sparse_xw_f32)(float *restrict H, const aesql_nn_data *x,
                          const uint32_t *idx, int n,
@@ -180,17 +159,142 @@ void KERN(sparse_xw_u8)(float *restrict H, const aesql_nn_data *x,
                         const float *restrict W1, int h){
   KERN(sparse_xw_t)(H, x, 1, idx, n, W1, h);
 }
+
+#ifndef XT_NT
+# define XT_NT (2*KERN_NT)
+#endif
+/* Columns [k, k + nv*KERN_VW) of row i of G (+)= X' dH: the sum over the
+** pixel's entries, in the rows' order, held in registers. */
+static inline __attribute__((always_inline)) KERN_TARGET
+void KERN(xtdh_tile)(float *restrict g, const uint16_t *restrict crow,
+                     const float *restrict cval, uint32_t e0, uint32_t e1,
+                     const float *restrict dH, int h, int k, int add,
+                     const int nv){
+  VF a[XT_NT];
+  uint32_t e;
+  int l;
+#pragma GCC unroll 16
+  for(l=0; l<nv; l++) a[l] = add ? KLD(g + k + l*KERN_VW) : (VF){0};
+  for(e=e0; e<e1; e++){
+    const float *restrict dh = dH + (size_t)crow[e]*h + k;
+    const float u = cval[e];
+#pragma GCC unroll 16
+    for(l=0; l<nv; l++) a[l] += u*KLD(dh + l*KERN_VW);
+  }
+#pragma GCC unroll 16
+  for(l=0; l<nv; l++) KST(g + k + l*KERN_VW, a[l]);
+}
+
+/* Columns [k, k + nv*KERN_VW) of G for every pixel. */
+static inline __attribute__((always_inline)) KERN_TARGET
+void KERN(xtdh_cols)(float *restrict G, const uint32_t *restrict st,
+                     const uint16_t *restrict crow,
+                     const float *restrict cval, int d,
+                     const float *restrict dH, int h, int add, int k,
+                     const int nv){
+  int i;
+  for(i=0; i<d; i++){
+    if( st[i]==st[i+1] ) continue;
+    KERN(xtdh_tile)(G + (size_t)i*h, crow, cval, st[i], st[i+1], dH, h, k,
+                    add, nv);
+  }
+}
+
+/* G (d x h) (+)= X' dH for the block's rows (dH: n x h); G's rows of
+** pixels no row has are zeroed when !add. Columns in tiles of KERN_NT
+** registers, pixels in the inner loop: the tile's slice of dH (n x 32
+** floats on AVX2, 32 kB at 256 rows) stays in L1. */
 KFN
-void KERN(sparse_xtdh_f32)(float *restrict G, const aesql_nn_data *x,
-                           const uint32_t *idx, int n,
-                           const float *restrict dH, int h, int add){
-  KERN(sparse_xtdh_t)(G, x, 0, idx, n, dH, h, add);
+void KERN(csc_xtdh)(float *restrict G, const uint32_t *restrict st,
+                    const uint16_t *restrict crow,
+                    const float *restrict cval, int d,
+                    const float *restrict dH, int h, int add){
+  int i, k;
+  uint32_t e;
+  if( !add ){
+    for(i=0; i<d; i++){
+      if( st[i]==st[i+1] ) memset(G + (size_t)i*h, 0, (size_t)h*sizeof(float));
+    }
+  }
+  for(k=0; k+XT_NT*KERN_VW<=h; k+=XT_NT*KERN_VW){
+    KERN(xtdh_cols)(G, st, crow, cval, d, dH, h, add, k, XT_NT);
+  }
+  switch( (h-k)/KERN_VW ){   /* 0 .. XT_NT-1 registers left */
+#define XT_CASE(m) \
+    case m: KERN(xtdh_cols)(G, st, crow, cval, d, dH, h, add, k, m); break;
+#if XT_NT>7
+    XT_CASE(7) XT_CASE(6) XT_CASE(5) XT_CASE(4)
+#endif
+#if XT_NT>3
+    XT_CASE(3) XT_CASE(2)
+#endif
+    XT_CASE(1)
+#undef XT_CASE
+  }
+  for(k+=(h-k)/KERN_VW*KERN_VW; k<h; k++){
+    for(i=0; i<d; i++){
+      float a;
+      if( st[i]==st[i+1] ) continue;
+      a = add ? G[(size_t)i*h + k] : 0.0f;
+      for(e=st[i]; e<st[i+1]; e++) a += cval[e]*dH[(size_t)crow[e]*h + k];
+      G[(size_t)i*h + k] = a;
+    }
+  }
+}
+
+/* The same, row by row (no index): a slice of KERN_NT registers of dH's
+** row is held while the row's pixels add it, scaled, to G's slices. */
+static inline __attribute__((always_inline)) KERN_TARGET
+void KERN(rows_xtdh_t)(float *restrict G, const aesql_nn_data *x, int isU8,
+                       const uint32_t *idx, int n, const float *restrict dH,
+                       int h, int add){
+  const size_t d = (size_t)x->d;
+  int r, k;
+  if( !add ) memset(G, 0, d*h*sizeof(float));
+  for(k=0; k<h; k+=KERN_NT*KERN_VW){
+    const int nv = h-k>=KERN_NT*KERN_VW ? KERN_NT : (h-k)/KERN_VW;
+    for(r=0; r<n; r++){
+      const size_t row = idx[r];
+      const uint16_t *restrict nz = x->nz + x->nzStart[row];
+      const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
+      const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
+      const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
+      const float *restrict dh = dH + (size_t)r*h + k;
+      VF e[KERN_NT];
+      int j, l;
+      if( nv==KERN_NT ){
+#pragma GCC unroll 16
+        for(l=0; l<KERN_NT; l++) e[l] = KLD(dh + l*KERN_VW);
+        for(j=0; j<cnt; j++){
+          float *g = G + (size_t)nz[j]*h + k;
+          const float u = NN_PX(nz[j]);
+#pragma GCC unroll 16
+          for(l=0; l<KERN_NT; l++) KST(g + l*KERN_VW, KLD(g + l*KERN_VW) + u*e[l]);
+        }
+      }else{
+        const int kk = k + nv*KERN_VW;
+        for(j=0; j<cnt; j++){
+          float *g = G + (size_t)nz[j]*h;
+          const float u = NN_PX(nz[j]);
+          int c;
+          for(l=0; l<nv; l++) KST(g + k + l*KERN_VW, KLD(g + k + l*KERN_VW) + u*KLD(dh + l*KERN_VW));
+          for(c=kk; c<h; c++) g[c] += u*dH[(size_t)r*h + c];
+        }
+      }
+    }
+  }
 }
 KFN
-void KERN(sparse_xtdh_u8)(float *restrict G, const aesql_nn_data *x,
-                          const uint32_t *idx, int n,
-                          const float *restrict dH, int h, int add){
-  KERN(sparse_xtdh_t)(G, x, 1, idx, n, dH, h, add);
+void KERN(rows_xtdh_u8)(float *restrict G, const aesql_nn_data *x,
+                        const uint32_t *idx, int n,
+                        const float *restrict dH, int h, int add){
+  KERN(rows_xtdh_t)(G, x, 1, idx, n, dH, h, add);
+}
+KFN
+void KERN(rows_xtdh_f32)(float *restrict G, const aesql_nn_data *x,
+                         const uint32_t *idx, int n,
+                         const float *restrict dH, int h, int add){
+  KERN(rows_xtdh_t)(G, x, 0, idx, n, dH, h, add);
 }
 
 /* ---- the output layer's sweeps ---- */

@@ -734,7 +734,7 @@ done:
 }
 
 /* One step of a fit against the same step spelled out, on a batch of at
-** most one pass (AESQL_FIT_PASS_ROWS rows: one part, one pass): the row
+** most one pass (aesql_fit_pass_rows: one part, one pass): the row
 ** pass, 2 l2 W added to the kernels' gradient (as 2.0f*(float)l2 times
 ** W, in float), Adam. The same bits. Then dropout by batch position
 ** across the parts of a batch of 200 rows: the fit's loss is one pass's
@@ -768,7 +768,7 @@ static void test_fit_steps(void){
    || !(g = malloc(sizeof(float)*nn.nParam)) || !(p0 = malloc(sizeof(float)*nn.nParam))
    || aesql_adam_init(&aa, nn.nParam, 0.01f, 0.9f, 0.999f, 1e-7f)
    || aesql_adam_init(&am, nn.nParam, 0.01f, 0.9f, 0.999f, 1e-7f)
-   || !(w = aesql_net_work_new(&nm, AESQL_FIT_PASS_ROWS, 0.0))
+   || !(w = aesql_net_work_new(&nm, aesql_fit_pass_rows(&nm), 0.0))
    || !(wb = aesql_net_work_new(&nm, 200, 0.3)) ){
     CHECK("fit steps: alloc", 0);
     goto done;
@@ -824,8 +824,8 @@ static void test_fit_steps(void){
     double want = aesql_net_sse_rows(&nm, w, &x, idx, N)/((double)N*D);
     memcpy(p0, nn.param, sizeof(float)*nn.nParam);
     aesql_fit_step(fit);
-    /* the fit's parts (two of 150 rows here) take the rows 32 at a time
-    ** from other starts than one pass over all does, and sgemm may round
+    /* the fit's parts (two of 150 rows here) take the rows a pass at a
+    ** time from other starts than one pass over all does, and sgemm may round
     ** a row differently for another number of rows (measured 6e-10):
     ** rel 1e-7 */
     CHECK_NEAR("fit: fit_loss = sse_rows / (n d) (rel 1e-7)", v, want, 1e-7*want);
@@ -839,7 +839,7 @@ static void test_fit_steps(void){
   aesql_fit_free(fit);
   fit = 0;
 
-  /* dropout: the fit's parts (4 of 50 rows, passes of 25, on 3 threads)
+  /* dropout: the fit's parts (2 of 100 rows for this stack, on 3 threads)
   ** draw each row's masks by its position in the batch, as one pass of
   ** the 200 rows does. The row sums are the same; their double sums in
   ** another order, and sgemm's rounding for other row counts: rel 1e-7 */

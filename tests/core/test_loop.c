@@ -266,64 +266,74 @@ static void test_by_hand(void){
 
 static void test_threads(void){
   static const double pA[2] = {0.2, 0.3}, pB[2] = {0.2, 0.3};
-  static const int enc[1] = {20};
+  static const int enc[2] = {20, 8};
   enum { N = 1000, D = 64 };
   unsigned char *u = make_rows(9, N, D, N, pA, pB);
   aesql_net n1, nt;
   aesql_nn_data x;
   aesql_loop_cfg c;
   aesql_loop_res r1, rt;
-  int width[3], t, drop;
+  int width[5], t, drop, stack;
   char z[200];
-  aesql_net_mirror(D, enc, 1, width);
-  if( !u || aesql_net_init(&n1, 2, width, (int[]){AESQL_ACT_RELU, AESQL_ACT_LINEAR}, 0)
-   || aesql_net_init(&nt, 2, width, (int[]){AESQL_ACT_RELU, AESQL_ACT_LINEAR}, 0) ){
-    CHECK("threads: init", 0);
-    free(u);
-    return;
-  }
   aesql_nn_data_init(&x, D, N, u, 0);
   aesql_nn_data_index(&x, AESQL_NN_SPARSE_AUTO);
-  for(drop=0; drop<2; drop++){
-    /* 800 rows to train, batches of 200: 4 parts each */
-    cfg_default(&c);
-    c.epochs = 3;
-    c.batch_size = 200;
-    c.validation_split = 0.2;
-    c.dropout = drop ? 0.3 : 0.0;
-    c.l2 = drop ? 1e-4 : 0.0;
-    c.threads = 1;
-    if( aesql_loop_run(&n1, &x, &c, 0, &r1)!=AESQL_LOOP_OK ){
-      CHECK("threads: 1 thread", 0);
+  /* a stack 64-20-8-20-64 (ae_fit.h: parts of up to 128 rows, one pass
+  ** each), then one hidden layer (parts of 64 rows, passes of 32), whose
+  ** nets stay for the last check */
+  for(stack=1; stack>=0 && u; stack--){
+    static const int act[4] = {AESQL_ACT_RELU, AESQL_ACT_RELU, AESQL_ACT_RELU,
+                               AESQL_ACT_LINEAR};
+    const int nL = aesql_net_mirror(D, enc, stack ? 2 : 1, width);
+    int acts[4];
+    memcpy(acts, act + 4 - nL, sizeof(int)*nL);
+    if( aesql_net_init(&n1, nL, width, acts, nL/2 - 1)
+     || aesql_net_init(&nt, nL, width, acts, nL/2 - 1) ){
+      CHECK("threads: init", 0);
       break;
     }
-    for(t=2; t<=3; t++){
-      c.threads = t;
-      if( aesql_loop_run(&nt, &x, &c, 0, &rt)!=AESQL_LOOP_OK ){
-        CHECK("threads: run", 0);
-        continue;
+    for(drop=0; drop<2; drop++){
+      /* 800 rows to train, batches of 200: 4 parts each; for the stack,
+      ** batches of 300: 3 parts of 100 */
+      cfg_default(&c);
+      c.epochs = 3;
+      c.batch_size = stack ? 300 : 200;
+      c.validation_split = 0.2;
+      c.dropout = drop ? 0.3 : 0.0;
+      c.l2 = drop ? 1e-4 : 0.0;
+      c.threads = 1;
+      if( aesql_loop_run(&n1, &x, &c, 0, &r1)!=AESQL_LOOP_OK ){
+        CHECK("threads: 1 thread", 0);
+        break;
       }
-      snprintf(z, sizeof(z), "threads%s: %d threads (used %d) give the weights and the "
-               "history of 1, bit for bit", drop ? ", dropout 0.3, l2 1e-4" : "", t,
-               rt.nThread);
-      CHECK(z, r1.nThread==1 && rt.nThread==t
-            && memcmp(n1.param, nt.param, sizeof(float)*n1.nParam)==0
-            && same_history(r1.aEpoch, rt.aEpoch, 3) && rt.iBest==r1.iBest);
-      aesql_nn_mfree(rt.aEpoch);
-    }
-    if( drop ){
-      /* dropout changes the model; the validation pass has none, so with
-      ** the same weights it would be the same: see test_net */
-      aesql_loop_cfg c0 = c;
-      c0.dropout = 0.0;
-      if( aesql_loop_run(&nt, &x, &c0, 0, &rt)==AESQL_LOOP_OK ){
-        CHECK("threads: dropout 0.3 gives another model than none",
-              memcmp(n1.param, nt.param, sizeof(float)*n1.nParam)!=0
-              && r1.aEpoch[0].loss!=rt.aEpoch[0].loss);
+      for(t=2; t<=3; t++){
+        c.threads = t;
+        if( aesql_loop_run(&nt, &x, &c, 0, &rt)!=AESQL_LOOP_OK ){
+          CHECK("threads: run", 0);
+          continue;
+        }
+        snprintf(z, sizeof(z), "threads%s%s: %d threads (used %d) give the weights and the "
+                 "history of 1, bit for bit", stack ? ", 64-20-8-20-64" : "",
+                 drop ? ", dropout 0.3, l2 1e-4" : "", t, rt.nThread);
+        CHECK(z, r1.nThread==1 && rt.nThread==t
+              && memcmp(n1.param, nt.param, sizeof(float)*n1.nParam)==0
+              && same_history(r1.aEpoch, rt.aEpoch, 3) && rt.iBest==r1.iBest);
         aesql_nn_mfree(rt.aEpoch);
       }
+      if( drop ){
+        /* dropout changes the model; the validation pass has none, so with
+        ** the same weights it would be the same: see test_net */
+        aesql_loop_cfg c0 = c;
+        c0.dropout = 0.0;
+        if( aesql_loop_run(&nt, &x, &c0, 0, &rt)==AESQL_LOOP_OK ){
+          CHECK("threads: dropout 0.3 gives another model than none",
+                memcmp(n1.param, nt.param, sizeof(float)*n1.nParam)!=0
+                && r1.aEpoch[0].loss!=rt.aEpoch[0].loss);
+          aesql_nn_mfree(rt.aEpoch);
+        }
+      }
+      aesql_nn_mfree(r1.aEpoch);
     }
-    aesql_nn_mfree(r1.aEpoch);
+    if( stack ){ aesql_net_free(&n1); aesql_net_free(&nt); }
   }
   /* threads 0: one per core, capped at the parts */
   cfg_default(&c);

@@ -1460,6 +1460,84 @@ static void test_dropout(void){
         && aesql_net_drop_seed(1, 2, 3)==aesql_net_drop_seed(1, 2, 3));
 }
 
+/* The first layer's X' dH row by row and by pixel (ae_net_pass.c) are the
+** same sums in the same order: the same gradient bit for bit, over widths
+** around the register tiles, bytes and floats, one row to more than a
+** block of the transposed index (256 rows), written and added. */
+static void test_xtdh_kernels(void){
+  static const int widths[] = {1, 3, 8, 13, 31, 32, 33, 48, 64, 100, 129};
+  static const int rows[] = {1, 7, 128, 300};
+  enum { N = 400, D = 57 };
+  aesql_rng r;
+  unsigned char *u;
+  float *f, *ga = 0, *gb = 0;
+  uint32_t idx[N];
+  int iw, in, isF, add, i, nBad = 0, nRun = 0;
+  char z[160];
+  aesql_rng_seed(&r, 41);
+  u = make_bytes(&r, N, D, 0.3);
+  f = malloc(sizeof(float)*N*D);
+  if( !u || !f ){ CHECK("xtdh kernels: alloc", 0); free(u); free(f); return; }
+  for(i=0; i<N*D; i++) f[i] = aesql_u8_float[u[i]]*(i%2 ? 1.5f : -0.75f);
+  for(i=0; i<N; i++) idx[i] = (uint32_t)i;
+  aesql_rng_shuffle(&r, idx, N);
+  for(iw=0; iw<(int)(sizeof(widths)/sizeof(widths[0])); iw++){
+    const int h = widths[iw];
+    int width[3] = {D, h, D};
+    aesql_net nn;
+    aesql_net_work *wa, *wb;
+    if( aesql_net_init(&nn, 2, width, (int[]){AESQL_ACT_ELU, AESQL_ACT_LINEAR}, 0) ){
+      CHECK("xtdh kernels: init", 0);
+      break;
+    }
+    aesql_net_glorot(&nn, &r);
+    wa = aesql_net_work_new(&nn, N, 0.0);
+    wb = aesql_net_work_new(&nn, N, 0.0);
+    ga = malloc(sizeof(float)*nn.nParam);
+    gb = malloc(sizeof(float)*nn.nParam);
+    if( !wa || !wb || !ga || !gb ){
+      CHECK("xtdh kernels: alloc", 0);
+    }else{
+      aesql_net_work_set_xtdh(wa, AESQL_NET_XTDH_ROWS);
+      aesql_net_work_set_xtdh(wb, AESQL_NET_XTDH_CSC);
+      for(isF=0; isF<2; isF++){
+        aesql_nn_data x;
+        aesql_nn_data_init(&x, D, N, isF ? 0 : u, isF ? f : 0);
+        if( aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS) ){
+          CHECK("xtdh kernels: index", 0);
+          continue;
+        }
+        for(in=0; in<(int)(sizeof(rows)/sizeof(rows[0])); in++){
+          const int n = rows[in];
+          for(add=0; add<2; add++){
+            double sa, sb;
+            fill_uniform(&r, ga, nn.nParam, -1.0, 1.0);
+            memcpy(gb, ga, sizeof(float)*nn.nParam);
+            sa = aesql_net_grad_rows(&nn, wa, &x, idx, n, N, ga, add, 0, 0);
+            sb = aesql_net_grad_rows(&nn, wb, &x, idx, n, N, gb, add, 0, 0);
+            nRun++;
+            if( !(sa==sb) || memcmp(ga, gb, sizeof(float)*nn.nParam)!=0 ){
+              if( nBad++==0 ){
+                snprintf(z, sizeof(z), "first: %s %d-%d-%d, %d rows, add %d",
+                         isF ? "f32" : "u8", D, h, D, n, add);
+              }
+            }
+          }
+        }
+        aesql_nn_data_free(&x);
+      }
+    }
+    aesql_net_work_free(wa); aesql_net_work_free(wb);
+    free(ga); free(gb); ga = gb = 0;
+    aesql_net_free(&nn);
+  }
+  check_report(nBad==0 && nRun==176, "xtdh kernels: X' dH row by row and by pixel, "
+               "widths 1 to 129, 1 to 300 rows, bytes and floats, written and "
+               "added: the same gradient and loss, bit for bit",
+               "%d of %d differ; %s", nBad, nRun, nBad ? z : "");
+  free(u); free(f);
+}
+
 int main(void){
   const char *zWhy = 0;
   double t0 = check_now();
@@ -1480,6 +1558,7 @@ int main(void){
   test_blas();
   test_bytes();
   test_index();
+  test_xtdh_kernels();
   test_dropout();
   check_report(fm.nLive==0, "memory: every block the core allocated is freed",
                "%ld blocks left", fm.nLive);
