@@ -9,8 +9,10 @@
 **                (X W1's row of W1; X' dH's row of G takes twice as many):
 **                they and the loads must fit in the registers
 ** and undefines them at its end. Defines, all static:
-**   KERN(csc_xw)        H = X W1      over a block's transposed index
-**   KERN(csc_xtdh)      G (+)= X' dH  (nn_csc in ae_net_pass.c)
+**   KERN(sparse_xw_u8), KERN(sparse_xw_f32)   H = X W1
+**   KERN(rows_xtdh_u8), KERN(rows_xtdh_f32)   G (+)= X' dH row by row
+**   KERN(csc_xtdh)      G (+)= X' dH by pixel, over a block's transposed
+**                       index (nn_csc_build in ae_net_pass.c)
 **   KERN(out_loss_row), KERN(out_grad_row)   the output sweeps
 ** with the arguments and meaning of ae_net_pass.c's nn_* functions of the
 ** same names.
@@ -44,19 +46,10 @@ typedef float VF __attribute__((vector_size(4*KERN_VW)));
 
 /* ---- the first layer's products over the non-zero pixels ---- */
 
-/* Both products read a block of rows by pixel, from the block's
-** transposed index (nn_csc in ae_net_pass.c): for pixel i, the entries
-** st[i] .. st[i+1] give, in the rows' order, each row's value of pixel i
-** and the row's number times two plus the parity of the pixel's place in
-** the row's own list. The order of every sum is the row-wise one's (see
-** nn_sparse_xw and nn_sparse_xtdh in ae_net_pass.c), but a row of W1 or
-** of G is read once per block of rows, not once per row: at 128 units
-** W1 and G no longer fit in L2 beside each other, and row by row they
-** came from L3 for every non-zero pixel. */
-
 /* Columns [k, k + nv*KERN_VW) of row hr of H = X W1, over the row's list
-** of cnt pixels nz: the even and the odd places of the list in two
-** chains. nv is a constant, so a and c are registers. */
+** of cnt pixels nz (see nn_sparse_xw_u8 in ae_net_pass.c for the order
+** of the sums: even and odd positions of the list in two chains). nv is
+** a constant, so a and c are registers. */
 static inline __attribute__((always_inline)) KERN_TARGET
 void KERN(xw_tile)(float *restrict hr, const aesql_nn_data *x, int isU8,
                    const unsigned char *restrict xb,
@@ -87,66 +80,51 @@ void KERN(xw_tile)(float *restrict hr, const aesql_nn_data *x, int isU8,
   for(l=0; l<nv; l++) KST(hr + k + l*KERN_VW, a[l] + c[l]);
 }
 
-/* Columns [k, k + nv*KERN_VW) of H for every row (nv 0: the columns
-** [k, h) one at a time). Rows in the inner loop: the columns' slice of
-** W1 (d x 32 floats on AVX2, 100 kB for MNIST) stays in L2 while the
-** rows go by, where whole rows of W1 (400 kB at 128 units) did not. */
+/* H (n x h) = X W1. Each row's columns go in tiles of KERN_NT registers,
+** then one tile of the whole registers left, then one column at a time;
+** each makes its own pass over the row's list. */
 static inline __attribute__((always_inline)) KERN_TARGET
-void KERN(xw_cols)(float *restrict H, const aesql_nn_data *x, int isU8,
-                   const uint32_t *idx, int n, const float *restrict W1,
-                   int h, int k, const int nv){
+void KERN(sparse_xw_t)(float *restrict H, const aesql_nn_data *x, int isU8,
+                       const uint32_t *idx, int n, const float *restrict W1,
+                       int h){
   const size_t d = (size_t)x->d;
   int r;
   for(r=0; r<n && r<NN_PF_FAR; r++) __builtin_prefetch(x->nzStart + idx[r]);
   for(r=0; r<n && r<NN_PF_NEAR; r++) nn_prefetch_row(x, idx[r], isU8);
   for(r=0; r<n; r++){
     const size_t row = idx[r];
-    if( k==0 && r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
-    if( k==0 && r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
+    if( r+NN_PF_FAR<n ) __builtin_prefetch(x->nzStart + idx[r+NN_PF_FAR]);
+    if( r+NN_PF_NEAR<n ) nn_prefetch_row(x, idx[r+NN_PF_NEAR], isU8);
     const uint16_t *restrict nz = x->nz + x->nzStart[row];
     const int cnt = (int)(x->nzStart[row+1] - x->nzStart[row]);
     const unsigned char *restrict xb = isU8 ? x->u8 + row*d : 0;
     const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
     float *restrict hr = H + (size_t)r*h;
-    if( nv>0 ){
-      KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, nv);
-    }else{
-      int j, kk;
-      for(kk=k; kk<h; kk++){
-        float a0 = 0.0f, c0 = 0.0f;
-        for(j=0; j+1<cnt; j+=2){
-          a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + kk];
-          c0 += NN_PX(nz[j+1])*W1[(size_t)nz[j+1]*h + kk];
-        }
-        if( j<cnt ) a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + kk];
-        hr[kk] = a0 + c0;
+    int j, k;
+    for(k=0; k+KERN_NT*KERN_VW<=h; k+=KERN_NT*KERN_VW){
+      KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, KERN_NT);
+    }
+    switch( (h-k)/KERN_VW ){   /* 0 .. KERN_NT-1 registers left */
+#if KERN_NT>3
+      case 3: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 3); break;
+#endif
+#if KERN_NT>2
+      case 2: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 2); break;
+#endif
+      case 1: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 1); break;
+    }
+    for(k+=(h-k)/KERN_VW*KERN_VW; k<h; k++){
+      float a0 = 0.0f, c0 = 0.0f;
+      for(j=0; j+1<cnt; j+=2){
+        a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
+        c0 += NN_PX(nz[j+1])*W1[(size_t)nz[j+1]*h + k];
       }
+      if( j<cnt ) a0 += NN_PX(nz[j])*W1[(size_t)nz[j]*h + k];
+      hr[k] = a0 + c0;
     }
   }
 }
 
-/* H (n x h) = X W1: tiles of KERN_NT registers, then one tile of the
-** whole registers left, then the columns left one at a time. */
-static inline __attribute__((always_inline)) KERN_TARGET
-void KERN(sparse_xw_t)(float *restrict H, const aesql_nn_data *x, int isU8,
-                       const uint32_t *idx, int n, const float *restrict W1,
-                       int h){
-  int k;
-  for(k=0; k+KERN_NT*KERN_VW<=h; k+=KERN_NT*KERN_VW){
-    KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, KERN_NT);
-  }
-  switch( (h-k)/KERN_VW ){   /* 0 .. KERN_NT-1 registers left */
-#if KERN_NT>3
-    case 3: KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 3); break;
-#endif
-#if KERN_NT>2
-    case 2: KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 2); break;
-#endif
-    case 1: KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 1); break;
-  }
-  k += (h-k)/KERN_VW*KERN_VW;
-  if( k<h ) KERN(xw_cols)(H, x, isU8, idx, n, W1, h, k, 0);
-}
 KFN
 void KERN(sparse_xw_f32)(float *restrict H, const aesql_nn_data *x,
                          const uint32_t *idx, int n,
@@ -159,7 +137,6 @@ void KERN(sparse_xw_u8)(float *restrict H, const aesql_nn_data *x,
                         const float *restrict W1, int h){
   KERN(sparse_xw_t)(H, x, 1, idx, n, W1, h);
 }
-
 #ifndef XT_NT
 # define XT_NT (2*KERN_NT)
 #endif

@@ -71,6 +71,8 @@ struct aesql_net_work {
   float *X;                    /* max_n x d: rows gathered, or the targets
                                ** of the generic output sweep */
   int xtdh;                    /* AESQL_NET_XTDH_*: X' dH's kernel */
+  int cscRows;                 /* rows of the index the forward pass built
+                               ** for its backward pass, or 0 */
   int cscCap;                  /* rows of a block of the transposed index */
   uint32_t *cst, *ccur;        /* d+1, d: pixel i's entries start at
                                ** cst[i]; ccur: cursors while built */
@@ -287,24 +289,33 @@ static void nn_sparse_xw(float *H, const aesql_nn_data *x,
   else NN_PICK(sparse_xw_f32, (H, x, idx, n, W1, h));
 }
 
+/* Does X' dH at h units go by pixel (nn_sparse_xtdh)? */
+static int nn_xtdh_by_pixel(const aesql_net_work *w, int h){
+  return w->xtdh==AESQL_NET_XTDH_CSC
+      || (w->xtdh==AESQL_NET_XTDH_AUTO && h>NN_XTDH_ROWS_MAX);
+}
+
+/* G (d x h) (+)= X' dH, by pixel or row by row (nn_xtdh_by_pixel). By
+** pixel, the index is the one the forward pass built when it did
+** (w->cscRows == n, the forward pass of the same step, right after the
+** first layer, while the rows were in the caches; measured in training,
+** this halves the cost of the sort), else built here block by block. */
 static void nn_sparse_xtdh(aesql_net_work *w, float *G,
                            const aesql_nn_data *x, const uint32_t *idx,
                            int n, const float *dH, int h, int add){
-  int b, mode = w->xtdh;
-  if( mode==AESQL_NET_XTDH_AUTO ){
-    mode = h<=NN_XTDH_ROWS_MAX ? AESQL_NET_XTDH_ROWS : AESQL_NET_XTDH_CSC;
-  }
-  if( mode==AESQL_NET_XTDH_ROWS ){
+  int b;
+  if( !nn_xtdh_by_pixel(w, h) ){
     if( x->u8 ) NN_PICK(rows_xtdh_u8, (G, x, idx, n, dH, h, add));
     else NN_PICK(rows_xtdh_f32, (G, x, idx, n, dH, h, add));
     return;
   }
   for(b=0; b<n; b+=w->cscCap){
     const int k = n-b < w->cscCap ? n-b : w->cscCap;
-    nn_csc_build(w, x, idx + b, k);
+    if( w->cscRows!=n ) nn_csc_build(w, x, idx + b, k);
     NN_PICK(csc_xtdh, (G, w->cst, w->crow, w->cval, x->d, dH + (size_t)b*h,
                        h, add || b>0));
   }
+  w->cscRows = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -528,16 +539,26 @@ static double net_out_loss_generic(aesql_net_work *w, const float *X,
 /* The model */
 
 /* The forward pass of rows idx[0..n) of x, with dropout when `drop`
-** (keyed by key, the rows being positions iFirst.. of the batch); leaves each layer's output in w->A (and w->Ad), the
-** last one without its bias when linear. */
+** (keyed by key, the rows being positions iFirst.. of the batch); leaves
+** each layer's output in w->A (and w->Ad), the last one without its bias
+** when linear. With `backward` (a backward pass of the same rows
+** follows), the first layer's transposed index too when X' dH will go by
+** pixel (nn_sparse_xtdh). */
 static void net_forward_rows(const aesql_net *net, aesql_net_work *w,
                              const aesql_nn_data *x, const uint32_t *idx,
-                             int n, int drop, uint64_t key, int iFirst){
+                             int n, int drop, uint64_t key, int iFirst,
+                             int backward){
   const float *in = 0;
   int l, nL = net->nLayer;
+  w->cscRows = 0;
   for(l=0; l<nL; l++){
     const aesql_layer *L = &net->layer[l];
     dense_forward(w->A[l], in, L, n, l==nL-1, l==0 ? x : 0, idx, w);
+    if( l==0 && backward && x->nz && n<=w->cscCap
+     && nn_xtdh_by_pixel(w, L->nOut) ){
+      nn_csc_build(w, x, idx, n);
+      w->cscRows = n;
+    }
     if( l==nL-1 ) break;
     if( drop ){
       net_drop(w, l, n, L->nOut, key, iFirst);
@@ -568,7 +589,7 @@ static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
   }
   if( !net_work_fits(net, w) || n>w->max_n || n>nAll || x->d!=d ) return NAN;
   drop = drop && w->dropout>0.0;
-  net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst);
+  net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst, 1);
   if( x->nz==0 ) X = w->X;             /* the rows, gathered by layer 0 */
   /* The output layer: D = dL/dz, and its bias's gradient. */
   if( Lo->act==AESQL_ACT_LINEAR ){
@@ -620,7 +641,7 @@ double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
   for(b=0; b<n; b+=w->max_n){
     int k = n-b < w->max_n ? n-b : w->max_n;
     const float *X = 0;
-    net_forward_rows(net, w, x, idx+b, k, 0, 0, 0);
+    net_forward_rows(net, w, x, idx+b, k, 0, 0, 0, 0);
     if( x->nz==0 ) X = w->X;
     if( Lo->act==AESQL_ACT_LINEAR ){
       sse += nn_out_loss(w->A[nL-1], X, X ? 0 : x, idx+b, w->xr, Lo->b, k, d);
