@@ -132,6 +132,13 @@ int main(void){
     sqlite3_snprintf(sizeof(zName), zName, "'[128, 32]' reaches a lower mean test "
                      "error than 32: %.3f against %.3f (%.3fx)", e128, e32, e128/e32);
     check_report(e128<e32, zName, "%.4f >= %.4f", e128, e32);
+    /* The tolerances: 2% for the tutorial's model; 6% for the stack,
+    ** which the rounding of another CPU's kernels moves further: with
+    ** OpenBLAS's Sandybridge sgemm instead of its Haswell one (both on
+    ** the same AMD Zen 3), the tutorial's per-class table is the same to
+    ** two decimals, the stack's moves by up to 4.4% a class and 3.7% in
+    ** all (measured 2026-12-02). */
+    static const double aTol[2] = {0.02, 0.06};
     double aWant[11][2];
     int nRow = readme_table(aWant);
     check_report(nRow==11, "the README has the table of the two models' errors",
@@ -147,16 +154,17 @@ int main(void){
       for(j=0; j<2 && nRow==11 && c>=0 && c<=9; j++){
         double e = sqlite3_column_double(st, 1+j);
         sqlite3_snprintf(sizeof(zName), zName, "README's table, class %d, %s: "
-                         "%.2f within 2%% of %.2f", c, j ? "[128, 32]" : "32",
-                         e, aWant[c][j]);
-        CHECK_NEAR(zName, e, aWant[c][j], 0.02*aWant[c][j]);
+                         "%.2f within %.0f%% of %.2f", c, j ? "[128, 32]" : "32",
+                         e, 100*aTol[j], aWant[c][j]);
+        CHECK_NEAR(zName, e, aWant[c][j], aTol[j]*aWant[c][j]);
       }
     }
     sqlite3_finalize(st);
     if( nRow==11 ){
-      CHECK_NEAR("README's table, all classes, 32 (2%)", e32, aWant[10][0], 0.02*aWant[10][0]);
-      CHECK_NEAR("README's table, all classes, [128, 32] (2%)", e128, aWant[10][1],
-                 0.02*aWant[10][1]);
+      CHECK_NEAR("README's table, all classes, 32 (2%)", e32, aWant[10][0],
+                 aTol[0]*aWant[10][0]);
+      CHECK_NEAR("README's table, all classes, [128, 32] (6%)", e128, aWant[10][1],
+                 aTol[1]*aWant[10][1]);
     }
     CHECK_NEAR("ae_scores agrees with ae_error for the deep model too",
                check_sql_double(db, "SELECT (SELECT avg(error) FROM ae_scores('mnist_train_128_32', 'mnist_test'))"
