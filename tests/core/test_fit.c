@@ -912,6 +912,69 @@ static void test_fit_nomem(void){
   aesql_net_free(&nn);
 }
 
+/* A batch whose gradient no step used: the next batch's passes write over
+** it rather than add to it, and a part of it that the next batch does not
+** have plays no part in the step. Two fits from the same weights:
+** A takes a batch of 200 rows (2 parts) and then one of 29 (1 part) before
+** its step, B only the second; then both take a batch of 200 and step:
+** the same parameters, bit for bit. */
+static void test_fit_unstepped(void){
+  static const int enc[2] = {24, 12};
+  enum { N = 300, D = 40 };
+  aesql_rng r;
+  aesql_net na, nb;
+  aesql_adam aa, ab;
+  aesql_nn_data x;
+  aesql_fit *fa = 0, *fb = 0;
+  unsigned char *u;
+  uint32_t idx[N];
+  int i, width[5], ok;
+  static const int act[4] = {AESQL_ACT_ELU, AESQL_ACT_TANH, AESQL_ACT_RELU,
+                             AESQL_ACT_LINEAR};
+  memset(&na, 0, sizeof(na)); memset(&nb, 0, sizeof(nb));
+  memset(&aa, 0, sizeof(aa)); memset(&ab, 0, sizeof(ab));
+  memset(&x, 0, sizeof(x));
+  aesql_rng_seed(&r, 77);
+  u = make_bytes(&r, N, D, 0.4);
+  aesql_net_mirror(D, enc, 2, width);
+  if( !u || aesql_net_init(&na, 4, width, act, 1) || aesql_net_init(&nb, 4, width, act, 1)
+   || aesql_adam_init(&aa, na.nParam, 0.01f, 0.9f, 0.999f, 1e-7f)
+   || aesql_adam_init(&ab, na.nParam, 0.01f, 0.9f, 0.999f, 1e-7f) ){
+    CHECK("fit unstepped: init", 0);
+    goto done;
+  }
+  aesql_nn_data_init(&x, D, N, u, 0);
+  aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS);
+  aesql_net_glorot(&na, &r);
+  memcpy(nb.param, na.param, sizeof(float)*na.nParam);
+  for(i=0; i<N; i++) idx[i] = (uint32_t)i;
+  aesql_rng_shuffle(&r, idx, N);
+  fa = aesql_fit_new(&na, &aa, &x, 256, 2, 1e-3, 0.0);
+  fb = aesql_fit_new(&nb, &ab, &x, 256, 2, 1e-3, 0.0);
+  if( !fa || !fb ){ CHECK("fit unstepped: fit", 0); goto done; }
+  aesql_fit_grad(fa, idx + 50, 200, 0);
+  aesql_fit_grad(fa, idx, 29, 0);
+  aesql_fit_step(fa);
+  aesql_fit_grad(fb, idx, 29, 0);
+  aesql_fit_step(fb);
+  ok = memcmp(na.param, nb.param, sizeof(float)*na.nParam)==0;
+  aesql_fit_grad(fa, idx + 100, 200, 0);
+  aesql_fit_step(fa);
+  aesql_fit_grad(fb, idx + 100, 200, 0);
+  aesql_fit_step(fb);
+  CHECK("fit: a batch no step used is written over by the next one, its part "
+        "the next one lacks left out of the step: the same bits as without it",
+        ok && memcmp(na.param, nb.param, sizeof(float)*na.nParam)==0
+        && memcmp(aa.m, ab.m, sizeof(float)*na.nParam)==0
+        && memcmp(aa.v, ab.v, sizeof(float)*na.nParam)==0);
+done:
+  aesql_fit_free(fa); aesql_fit_free(fb);
+  aesql_nn_data_free(&x);
+  aesql_adam_free(&aa); aesql_adam_free(&ab);
+  aesql_net_free(&na); aesql_net_free(&nb);
+  free(u);
+}
+
 int main(void){
   const char *zWhy = 0;
   const int san = getenv("AESQL_SANITIZE")!=0;
@@ -929,6 +992,7 @@ int main(void){
   test_pool(san ? 1000 : 3000);
   test_fit_threads();
   test_fit_steps();
+  test_fit_unstepped();
   test_fit_nomem();
   check_report(fm.nLive==0, "memory: every block the core allocated is freed",
                "%ld blocks left", fm.nLive);
