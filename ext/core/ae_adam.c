@@ -94,7 +94,8 @@ void aesql_adam_free(aesql_adam *a){
 #define NN_ADAM_CHUNK 512
 NN_CLONES
 static void nn_adam(float *restrict p, float *restrict m, float *restrict v,
-                    const float *const *g, int ng, size_t i0, size_t i1,
+                    const float *const *g, size_t gBase, int ng, size_t i0,
+                    size_t i1,
                     float lr_t, float c1, float c2, float eps){
   float s[NN_ADAM_CHUNK];                /* sqrt(v) of the chunk */
   float gs[NN_ADAM_CHUNK];               /* g[0] + ... + g[ng-1] */
@@ -104,15 +105,16 @@ static void nn_adam(float *restrict p, float *restrict m, float *restrict v,
     const float *restrict gc;
     k = i1-i0<NN_ADAM_CHUNK ? i1-i0 : NN_ADAM_CHUNK;
     if( ng==1 ){
-      gc = g[0] + i0;
+      gc = g[0] + (i0 - gBase);
     }else{
-      const float *restrict g0 = g[0] + i0, *restrict g1 = g[1] + i0;
+      const float *restrict g0 = g[0] + (i0 - gBase);
+      const float *restrict g1 = g[1] + (i0 - gBase);
       for(i=0; i+NN_LANES<=k; i+=NN_LANES){
         for(l=0; l<NN_LANES; l++) gs[i+l] = g0[i+l] + g1[i+l];
       }
       for(; i<k; i++) gs[i] = g0[i] + g1[i];
       for(t=2; t<ng; t++){
-        const float *restrict gt = g[t] + i0;
+        const float *restrict gt = g[t] + (i0 - gBase);
         for(i=0; i+NN_LANES<=k; i+=NN_LANES){
           for(l=0; l<NN_LANES; l++) gs[i+l] += gt[i+l];
         }
@@ -163,7 +165,16 @@ void aesql_adam_update(const aesql_adam *a, float lr_t, float *p,
                        const float *const *g, int ng, size_t i0, size_t i1){
   if( i1>a->n ) i1 = a->n;
   if( ng<1 || i0>=i1 ) return;
-  nn_adam(p, a->m, a->v, g, ng, i0, i1, lr_t, 1.0f - a->beta1,
+  nn_adam(p, a->m, a->v, g, 0, ng, i0, i1, lr_t, 1.0f - a->beta1,
+          1.0f - a->beta2, a->eps_t);
+}
+
+void aesql_adam_update_at(const aesql_adam *a, float lr_t, float *p,
+                          const float *const *g, int ng, size_t i0,
+                          size_t i1){
+  if( i1>a->n ) i1 = a->n;
+  if( ng<1 || i0>=i1 ) return;
+  nn_adam(p, a->m, a->v, g, i0, ng, i0, i1, lr_t, 1.0f - a->beta1,
           1.0f - a->beta2, a->eps_t);
 }
 

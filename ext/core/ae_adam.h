@@ -62,6 +62,11 @@ void aesql_adam_step(aesql_adam *a, float *p, const float *g);
 float aesql_adam_next(aesql_adam *a);
 void  aesql_adam_update(const aesql_adam *a, float lr_t, float *p,
                         const float *const *g, int ng, size_t i0, size_t i1);
+/* The same with each g[j] holding the gradient of parameters [i0, i1)
+** only: g[j][0] is parameter i0's. */
+void  aesql_adam_update_at(const aesql_adam *a, float lr_t, float *p,
+                           const float *const *g, int ng, size_t i0,
+                           size_t i1);
 
 /* The modes' names, "keras" and "torch" (NULL past the last), and back
 ** (-1: not a name), for ae_train's "adam" option. */

@@ -44,7 +44,17 @@ struct aesql_fit {
   int nSse;              /* slots in aSse */
   int nChunk;            /* ranges of parameters for Adam */
   int nReserved;         /* OpenBLAS buffers reserved (aesql_blas_reserve) */
-  aesql_net_work **aWork; /* nThread: each thread's scratch */
+  int nWork;             /* scratches: one a thread, or one a part (defer) */
+  aesql_net_work **aWork; /* nWork */
+  /* defer: the first layer's weight gradient is summed by the step, a
+  ** block of nPix pixels (nPix*h parameters) at a time, from each part's
+  ** pass kept in its own scratch (aesql_net_first_grad): each block of
+  ** the parts' gradients into aTmp[t] (nGrad x nPix x h floats, thread t)
+  ** and straight into Adam, instead of into aGrad and back from memory. */
+  int defer;
+  int nPix, nW1;         /* pixels a unit of the step; units over W1 */
+  size_t w1End;          /* W1's parameters are [0, w1End) */
+  float **aTmp;          /* nThread */
   float **aGrad;         /* nGrad: part j's gradient (nParam floats) */
   double *aSse;          /* nSse: part j's sum of squared errors */
   /* The run in progress. */
@@ -79,16 +89,19 @@ static void fit_rows(int n, int j, int k, int *lo, int *hi){
   *hi = (int)((long long)n*(j+1)/k);
 }
 
-/* Unit j: part j of the batch, in passes, with thread t's scratch. */
+/* Unit j: part j of the batch, in passes, with thread t's scratch (the
+** part's own when deferring, kept for the step). */
 static void fit_grad_task(void *arg, int j, int t){
   aesql_fit *f = arg;
+  aesql_net_work *w = f->aWork[f->defer ? j : t];
   double sse = 0.0;
   int lo, hi, q, nPass, a, b;
   fit_rows(f->n, j, f->nPart, &lo, &hi);
   nPass = (hi - lo + f->passRows - 1)/f->passRows;
+  aesql_net_work_set_defer(w, f->defer && nPass==1);
   for(q=0; q<nPass; q++){
     fit_rows(hi - lo, q, nPass, &a, &b);
-    sse += aesql_net_grad_rows(f->nn, f->aWork[t], f->x, f->idx + lo + a,
+    sse += aesql_net_grad_rows(f->nn, w, f->x, f->idx + lo + a,
                                b - a, f->n, f->aGrad[j], q>0, f->dropKey,
                                lo + a);
   }
@@ -120,13 +133,47 @@ static void fit_l2_grad(aesql_fit *f, size_t lo, size_t hi){
   }
 }
 
-/* Unit j: range j of nChunk of the parameters, in blocks of 16 (64 bytes,
-** so that no two threads write one cache line). */
+/* Deferring, unit j < nW1: pixels [i0, i1) of W1, thread t. Each part's
+** gradient there into aTmp[t] (from its scratch; from aGrad when its pass
+** could not leave it out), 2 l2 W added to part 0's, then Adam: the same
+** operations in the same order as over aGrad. */
+static void fit_step_w1(aesql_fit *f, int j, int t){
+  const int h = f->nn->layer[0].nOut, d = f->nn->layer[0].nIn;
+  const int i0 = j*f->nPix, i1 = i0 + f->nPix < d ? i0 + f->nPix : d;
+  const size_t lo = (size_t)i0*h, nk = (size_t)(i1 - i0)*h;
+  const float *aG[AESQL_FIT_MAX_PARTS];
+  int p;
+  for(p=0; p<f->nPart; p++){
+    float *g = f->aTmp[t] + (size_t)p*f->nPix*h;
+    if( aesql_net_first_grad(f->aWork[p], i0, i1, g) ){
+      memcpy(g, f->aGrad[p] + lo, nk*sizeof(float));
+    }
+    aG[p] = g;
+  }
+  if( f->l2>0.0f ){
+    const float c = 2.0f*f->l2, *w = f->nn->param + lo;
+    float *g = f->aTmp[t];
+    size_t i;
+    for(i=0; i<nk; i++) g[i] += c*w[i];
+  }
+  aesql_adam_update_at(f->opt, f->lr_t, f->nn->param, aG, f->nPart, lo,
+                       lo + nk);
+}
+
+/* Unit j: range j of nChunk of the parameters (past W1's when
+** deferring: the units before are W1's, fit_step_w1), in blocks of 16
+** (64 bytes, so that no two threads write one cache line). */
 static void fit_step_task(void *arg, int j, int t){
   aesql_fit *f = arg;
-  size_t np = f->opt->n, nb = (np + 15)/16;
-  size_t lo = nb*j/f->nChunk*16, hi = nb*(j+1)/f->nChunk*16;
-  (void)t;
+  size_t np = f->opt->n, base = f->defer ? f->w1End : 0;
+  size_t nb, lo, hi;
+  if( f->defer ){
+    if( j<f->nW1 ){ fit_step_w1(f, j, t); return; }
+    j -= f->nW1;
+  }
+  nb = (np - base + 15)/16;
+  lo = base + nb*j/f->nChunk*16;
+  hi = base + nb*(j+1)/f->nChunk*16;
   if( hi>np ) hi = np;
   if( f->l2>0.0f ) fit_l2_grad(f, lo, hi);
   aesql_adam_update(f->opt, f->lr_t, f->nn->param, (const float*const*)f->aGrad,
@@ -170,9 +217,35 @@ aesql_fit *aesql_fit_new(aesql_net *nn, aesql_adam *opt,
     return 0;
   }
   f->nThread = aesql_pool_threads(f->pool);
-  f->aWork = aesql_nn_calloc(f->nThread, sizeof(aesql_net_work*));
+  /* Deferring the first layer's weight gradient: indexed rows, a stack
+  ** (whose parts are one pass each for batches up to 1024 rows), and a
+  ** first layer whose X' dH goes by pixel, which the pass's scratch says */
+  f->nWork = f->nThread;
+  if( x->nz && nn->nLayer>2 ){
+    aesql_net_work *w0 = aesql_net_work_new(nn, 1, 0.0);
+    if( w0==0 ){ aesql_fit_free(f); return 0; }
+    f->defer = aesql_net_first_by_pixel(w0);
+    aesql_net_work_free(w0);
+  }
+  if( f->defer ){
+    const int h = nn->layer[0].nOut;
+    f->nWork = f->nGrad;
+    f->nPix = 4096/h > 0 ? 4096/h : 1;
+    f->nW1 = (nn->layer[0].nIn + f->nPix - 1)/f->nPix;
+    f->w1End = (size_t)nn->layer[0].nIn*h;
+    f->nChunk = (int)((nn->nParam - f->w1End)/4096 < 32
+                      ? (nn->nParam - f->w1End)/4096 : 32);
+    if( f->nChunk<1 ) f->nChunk = 1;
+    f->aTmp = aesql_nn_calloc(f->nThread, sizeof(float*));
+    if( f->aTmp==0 ){ aesql_fit_free(f); return 0; }
+    for(i=0; i<f->nThread; i++){
+      f->aTmp[i] = aesql_nn_malloc(sizeof(float)*f->nGrad*f->nPix*(size_t)h);
+      if( f->aTmp[i]==0 ){ aesql_fit_free(f); return 0; }
+    }
+  }
+  f->aWork = aesql_nn_calloc(f->nWork, sizeof(aesql_net_work*));
   if( f->aWork==0 ){ aesql_fit_free(f); return 0; }
-  for(i=0; i<f->nThread; i++){
+  for(i=0; i<f->nWork; i++){
     f->aWork[i] = aesql_net_work_new(nn, f->passRows, dropout);
     if( f->aWork[i]==0 ){ aesql_fit_free(f); return 0; }
   }
@@ -197,12 +270,16 @@ void aesql_fit_free(aesql_fit *f){
   aesql_pool_free(f->pool);
   if( f->nReserved ) aesql_blas_release(f->nReserved);
   if( f->aWork ){
-    for(i=0; i<f->nThread; i++) aesql_net_work_free(f->aWork[i]);
+    for(i=0; i<f->nWork; i++) aesql_net_work_free(f->aWork[i]);
+  }
+  if( f->aTmp ){
+    for(i=0; i<f->nThread; i++) aesql_nn_mfree(f->aTmp[i]);
   }
   if( f->aGrad ){
     for(i=0; i<f->nGrad; i++) aesql_nn_mfree(f->aGrad[i]);
   }
   aesql_nn_mfree(f->aWork);
+  aesql_nn_mfree(f->aTmp);
   aesql_nn_mfree(f->aGrad);
   aesql_nn_mfree(f->aSse);
   aesql_nn_mfree(f);
@@ -229,7 +306,7 @@ double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
 void aesql_fit_step(aesql_fit *f){
   if( f->nPart<1 ) return;
   f->lr_t = aesql_adam_next(f->opt);
-  aesql_pool_run(f->pool, f->nChunk, fit_step_task, f);
+  aesql_pool_run(f->pool, f->nW1 + f->nChunk, fit_step_task, f);
   f->nPart = 0;   /* the gradient is spent (and holds the l2 term now) */
 }
 

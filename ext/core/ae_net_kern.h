@@ -177,17 +177,19 @@ void KERN(xtdh_cols)(float *restrict G, const uint32_t *restrict st,
   }
 }
 
-/* G (d x h) (+)= X' dH for the block's rows (dH: n x h); G's rows of
-** pixels no row has are zeroed when !add. Columns in tiles of KERN_NT
+/* Rows [i0, i1) of G (d x h) (+)= X' dH for the block's rows (dH:
+** n x h), G pointing at row i0; its rows of pixels no row has are zeroed
+** when !add. Columns in tiles of KERN_NT
 ** registers, pixels in the inner loop: the tile's slice of dH (n x 32
 ** floats on AVX2, 32 kB at 256 rows) stays in L1. */
 KFN
 void KERN(csc_xtdh)(float *restrict G, const uint32_t *restrict st,
                     const uint16_t *restrict crow,
-                    const float *restrict cval, int d,
+                    const float *restrict cval, int i0, int i1,
                     const float *restrict dH, int h, int add){
-  int i, k;
+  int i, k, d = i1 - i0;
   uint32_t e;
+  st += i0;
   if( !add ){
     for(i=0; i<d; i++){
       if( st[i]==st[i+1] ) memset(G + (size_t)i*h, 0, (size_t)h*sizeof(float));

@@ -73,6 +73,10 @@ struct aesql_net_work {
   int xtdh;                    /* AESQL_NET_XTDH_*: X' dH's kernel */
   int cscRows;                 /* rows of the index the forward pass built
                                ** for its backward pass, or 0 */
+  int defer;                   /* aesql_net_work_set_defer */
+  int deferRows;               /* the last pass's X' dZ1 left out: its rows
+                               ** (the index above), or 0 */
+  const float *dz0;            /* ... and its dZ1 (n x h) */
   int cscCap;                  /* rows of a block of the transposed index */
   uint32_t *cst, *ccur;        /* d+1, d: pixel i's entries start at
                                ** cst[i]; ccur: cursors while built */
@@ -138,6 +142,10 @@ aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
   w->iota = (uint32_t*)p;
   for(l=0; l<max_n; l++) w->iota[l] = (uint32_t)l;
   return w;
+}
+
+void aesql_net_work_set_defer(aesql_net_work *w, int on){
+  w->defer = on!=0;
 }
 
 void aesql_net_work_set_xtdh(aesql_net_work *w, int mode){
@@ -312,10 +320,21 @@ static void nn_sparse_xtdh(aesql_net_work *w, float *G,
   for(b=0; b<n; b+=w->cscCap){
     const int k = n-b < w->cscCap ? n-b : w->cscCap;
     if( w->cscRows!=n ) nn_csc_build(w, x, idx + b, k);
-    NN_PICK(csc_xtdh, (G, w->cst, w->crow, w->cval, x->d, dH + (size_t)b*h,
-                       h, add || b>0));
+    NN_PICK(csc_xtdh, (G, w->cst, w->crow, w->cval, 0, x->d,
+                       dH + (size_t)b*h, h, add || b>0));
   }
   w->cscRows = 0;
+}
+
+int aesql_net_first_by_pixel(const aesql_net_work *w){
+  return nn_xtdh_by_pixel(w, w->nOut[0]);
+}
+
+int aesql_net_first_grad(const aesql_net_work *w, int i0, int i1, float *G){
+  if( w->deferRows<=0 || i0<0 || i1>w->d || i0>=i1 ) return 1;
+  NN_PICK(csc_xtdh, (G, w->cst, w->crow, w->cval, i0, i1, w->dz0, w->nOut[0],
+                     0));
+  return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -589,6 +608,7 @@ static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
   }
   if( !net_work_fits(net, w) || n>w->max_n || n>nAll || x->d!=d ) return NAN;
   drop = drop && w->dropout>0.0;
+  w->deferRows = 0;
   net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst, 1);
   if( x->nz==0 ) X = w->X;             /* the rows, gathered by layer 0 */
   /* The output layer: D = dL/dz, and its bias's gradient. */
@@ -607,6 +627,12 @@ static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
     const aesql_layer *L = &net->layer[l];
     const float *inL = l==0 ? 0 : drop ? w->Ad[l-1] : w->A[l-1];
     Dn = l==0 ? 0 : (D==w->D0 ? w->D1 : w->D0);
+    if( l==0 && w->defer && w->cscRows==n ){
+      /* X' dZ1 left for aesql_net_first_grad: the index and dZ1 stay */
+      w->deferRows = n;
+      w->dz0 = D;
+      break;
+    }
     dense_backward(Dn, g + L->off, D, inL, L, n, add, l==0 ? x : 0, idx, w);
     if( l==0 ) break;
     {

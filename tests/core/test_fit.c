@@ -975,6 +975,95 @@ done:
   free(u);
 }
 
+/* A stack whose first layer goes by pixel (80-48-8-48-80, indexed bytes):
+** the fit leaves that layer's weight gradient to the step, which sums the
+** parts' a block at a time (ae_fit.c, defer). Against the same steps
+** spelled out (each part's full gradient, 2 l2 W added to part 0's, Adam
+** over all): the same parameters and moments bit for bit, on 1, 2 and 3
+** threads, with dropout and l2, over three steps. */
+static void test_fit_defer(void){
+  static const int enc[2] = {48, 8};
+  static const int act[4] = {AESQL_ACT_RELU, AESQL_ACT_ELU, AESQL_ACT_RELU,
+                             AESQL_ACT_LINEAR};
+  enum { N = 600, D = 80, B = 256 };
+  const double l2 = 1e-3, pDrop = 0.2;
+  aesql_rng r;
+  aesql_net n0, nf;
+  aesql_adam a0, af;
+  aesql_nn_data x;
+  aesql_net_work *w = 0;
+  unsigned char *u;
+  float *g[2] = {0, 0};
+  uint32_t idx[N];
+  int i, t, s, l, width[5], nBad = 0;
+  memset(&n0, 0, sizeof(n0)); memset(&nf, 0, sizeof(nf));
+  memset(&a0, 0, sizeof(a0)); memset(&af, 0, sizeof(af));
+  memset(&x, 0, sizeof(x));
+  aesql_rng_seed(&r, 91);
+  u = make_bytes(&r, N, D, 0.3);
+  aesql_net_mirror(D, enc, 2, width);
+  if( !u || aesql_net_init(&n0, 4, width, act, 1) || aesql_net_init(&nf, 4, width, act, 1)
+   || !(g[0] = malloc(sizeof(float)*n0.nParam)) || !(g[1] = malloc(sizeof(float)*n0.nParam))
+   || !(w = aesql_net_work_new(&n0, B/2, pDrop)) ){
+    CHECK("fit defer: init", 0);
+    goto done;
+  }
+  aesql_nn_data_init(&x, D, N, u, 0);
+  aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS);
+  CHECK("fit defer: the stack's first layer goes by pixel", aesql_net_first_by_pixel(w));
+  aesql_net_glorot(&n0, &r);
+  for(i=0; i<N; i++) idx[i] = (uint32_t)i;
+  aesql_rng_shuffle(&r, idx, N);
+  for(t=1; t<=3; t++){
+    aesql_fit *fit;
+    float *p0 = malloc(sizeof(float)*n0.nParam);
+    if( !p0 ) break;
+    memcpy(p0, n0.param, sizeof(float)*n0.nParam);
+    memcpy(nf.param, p0, sizeof(float)*n0.nParam);
+    aesql_adam_init(&a0, n0.nParam, 0.01f, 0.9f, 0.999f, 1e-7f);
+    aesql_adam_init(&af, n0.nParam, 0.01f, 0.9f, 0.999f, 1e-7f);
+    fit = aesql_fit_new(&nf, &af, &x, B, t, l2, pDrop);
+    if( !fit ){ CHECK("fit defer: fit", 0); free(p0); break; }
+    for(s=0; s<3; s++){
+      const uint32_t *bi = idx + s*150;
+      const uint64_t key = 1000 + s;
+      int part;
+      aesql_fit_grad(fit, bi, B, key);
+      aesql_fit_step(fit);
+      for(part=0; part<2; part++){
+        aesql_net_grad_rows(&n0, w, &x, bi + part*B/2, B/2, B, g[part], 0, key,
+                            part*B/2);
+      }
+      for(l=0; l<n0.nLayer; l++){
+        const aesql_layer *L = &n0.layer[l];
+        const float c = 2.0f*(float)l2;
+        size_t q;
+        for(q=0; q<(size_t)L->nIn*L->nOut; q++) g[0][L->off + q] += c*L->w[q];
+      }
+      aesql_adam_update(&a0, aesql_adam_next(&a0), n0.param,
+                        (const float*const*)g, 2, 0, n0.nParam);
+    }
+    if( memcmp(n0.param, nf.param, sizeof(float)*n0.nParam)!=0
+     || memcmp(a0.m, af.m, sizeof(float)*n0.nParam)!=0
+     || memcmp(a0.v, af.v, sizeof(float)*n0.nParam)!=0 ){
+      nBad++;
+    }
+    aesql_fit_free(fit);
+    aesql_adam_free(&a0); aesql_adam_free(&af);
+    memcpy(n0.param, p0, sizeof(float)*n0.nParam);
+    free(p0);
+  }
+  check_report(nBad==0, "fit, 80-48-8-48-80, first layer's gradient summed by the "
+               "step: the steps spelled out, bit for bit, on 1, 2 and 3 threads "
+               "(dropout 0.2, l2 1e-3, 3 steps)", "%d thread counts differ", nBad);
+done:
+  aesql_net_work_free(w);
+  free(g[0]); free(g[1]);
+  aesql_nn_data_free(&x);
+  aesql_net_free(&n0); aesql_net_free(&nf);
+  free(u);
+}
+
 int main(void){
   const char *zWhy = 0;
   const int san = getenv("AESQL_SANITIZE")!=0;
@@ -993,6 +1082,7 @@ int main(void){
   test_fit_threads();
   test_fit_steps();
   test_fit_unstepped();
+  test_fit_defer();
   test_fit_nomem();
   check_report(fm.nLive==0, "memory: every block the core allocated is freed",
                "%ld blocks left", fm.nLive);
