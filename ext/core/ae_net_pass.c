@@ -350,9 +350,9 @@ int aesql_net_first_grad(const aesql_net_work *w, int i0, int i1, float *G){
 
 /* Row r of a batch as floats: row r of X (n x d) when X is not NULL, else
 ** data row idx[r] of x: its floats where they are, or its bytes, which
-** need an index, written as floats into xr (d floats, zero on entry and
-** on return but for the row's non-zero pixels: cheaper than converting
-** every byte). */
+** need an index, written as floats into xr (d floats, zero on entry: the
+** row's non-zero pixels only, cheaper than converting every byte; the
+** caller zeroes them again with nn_row_done, cheaper than clearing all). */
 static const float *nn_row(const float *X, const aesql_nn_data *x,
                            const uint32_t *idx, int r, float *xr, int d){
   if( X ) return X + (size_t)r*d;
@@ -363,9 +363,19 @@ static const float *nn_row(const float *X, const aesql_nn_data *x,
     const uint16_t *nz = x->nz + x->nzStart[row];
     const size_t cnt = x->nzStart[row+1] - x->nzStart[row];
     size_t j;
-    memset(xr, 0, (size_t)d*sizeof(float));
+    (void)d;
     for(j=0; j<cnt; j++) xr[nz[j]] = x->lut[xb[nz[j]]];
     return xr;
+  }
+}
+static void nn_row_done(const float *X, const aesql_nn_data *x,
+                        const uint32_t *idx, int r, float *xr){
+  if( X==0 && x->f32==0 ){
+    const size_t row = idx[r];
+    const uint16_t *nz = x->nz + x->nzStart[row];
+    const size_t cnt = x->nzStart[row+1] - x->nzStart[row];
+    size_t j;
+    for(j=0; j<cnt; j++) xr[nz[j]] = 0.0f;
   }
 }
 
@@ -378,6 +388,7 @@ static double nn_out_loss(float *Y, const float *X, const aesql_nn_data *x,
   int r;
   for(r=0; r<n; r++){
     loss += nn_out_loss_row(Y + (size_t)r*d, nn_row(X, x, idx, r, xr, d), b, d);
+    nn_row_done(X, x, idx, r, xr);
   }
   return loss;
 }
@@ -395,6 +406,7 @@ static double nn_out_grad(float *Y, const float *X, const aesql_nn_data *x,
   for(r=0; r<n; r++){
     loss += nn_out_grad_row(Y + (size_t)r*d, nn_row(X, x, idx, r, xr, d), b,
                             gb, d, scale);
+    nn_row_done(X, x, idx, r, xr);
   }
   return loss;
 }
@@ -529,6 +541,7 @@ static double net_out_grad_generic(aesql_net_work *w, const aesql_layer *L,
       g[j] = scale*e;
       s += (double)e*e;
     }
+    nn_row_done(X, x, idx, r, w->xr);
     loss += s;
   }
   aesql_act_backward(L->act, D, w->A[w->nLayer-1], gb, n, d, add);
@@ -549,6 +562,7 @@ static double net_out_loss_generic(aesql_net_work *w, const float *X,
       float e = y[j] - t[j];
       s += (double)e*e;
     }
+    nn_row_done(X, x, idx, r, w->xr);
     loss += s;
   }
   return loss;
