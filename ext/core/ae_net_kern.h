@@ -137,9 +137,10 @@ void KERN(sparse_xw_u8)(float *restrict H, const aesql_nn_data *x,
                         const float *restrict W1, int h){
   KERN(sparse_xw_t)(H, x, 1, idx, n, W1, h);
 }
-#ifndef XT_NT
-# define XT_NT (2*KERN_NT)
-#endif
+/* Registers per column tile of X' dH by pixel: more independent chains
+** than X W1's tile, each element's sum being one chain (20-25% faster at
+** 128 units than KERN_NT). */
+#define XT_NT (2*KERN_NT)
 /* Columns [k, k + nv*KERN_VW) of row i of G (+)= X' dH: the sum over the
 ** pixel's entries, in the rows' order, held in registers. */
 static inline __attribute__((always_inline)) KERN_TARGET
@@ -357,3 +358,4 @@ double KERN(out_grad_row)(float *restrict y, const float *restrict x,
 #undef KERN_TARGET
 #undef KERN_VW
 #undef KERN_NT
+#undef XT_NT

@@ -234,10 +234,11 @@ static double nn_out_grad_row(float *y, const float *x, const float *b,
 ** G (d x h) (+)= X' dH: G[i] is the sum over the rows r, in order, that
 ** have pixel i non-zero, of x_ri dH[r]; added to G when `add`. Either row
 ** by row, each row's slice of dH held in registers and added to the rows
-** of G that its pixels name (NN_XTDH_ROWS), or pixel by pixel through a
-** block's transposed index, each slice of G's row held in registers
-** while the rows that have the pixel add to it (NN_XTDH_CSC). The sums
-** are the same, in the same order: the same bits. By pixel reads and
+** of G that its pixels name (AESQL_NET_XTDH_ROWS), or pixel by pixel
+** through a block's transposed index, each slice of G's row held in
+** registers while the rows that have the pixel add to it
+** (AESQL_NET_XTDH_CSC). The sums are the same, in the same order: the
+** same bits. By pixel reads and
 ** writes each row of G once per block instead of once per row that has
 ** the pixel, and pays for sorting the block's pixels: measured on AMD
 ** Zen 3 over MNIST, row by row is faster at 32 units (17 against 34 ms an
