@@ -218,15 +218,11 @@ aesql_fit *aesql_fit_new(aesql_net *nn, aesql_adam *opt,
   }
   f->nThread = aesql_pool_threads(f->pool);
   /* Deferring the first layer's weight gradient: indexed rows, a stack
-  ** (whose parts are one pass each for batches up to 1024 rows), and a
-  ** first layer whose X' dH goes by pixel, which the pass's scratch says */
+  ** (whose parts are one pass each for batches up to 1024 rows; a part of
+  ** more passes writes its gradient to aGrad as before), and a first
+  ** layer whose X' dH goes by pixel */
   f->nWork = f->nThread;
-  if( x->nz && nn->nLayer>2 ){
-    aesql_net_work *w0 = aesql_net_work_new(nn, 1, 0.0);
-    if( w0==0 ){ aesql_fit_free(f); return 0; }
-    f->defer = aesql_net_first_by_pixel(w0);
-    aesql_net_work_free(w0);
-  }
+  f->defer = x->nz && nn->nLayer>2 && aesql_net_first_by_pixel(nn);
   if( f->defer ){
     const int h = nn->layer[0].nOut;
     f->nWork = f->nGrad;

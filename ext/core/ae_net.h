@@ -99,16 +99,17 @@ void aesql_net_work_set_xtdh(aesql_net_work *w, int mode);
 /* With defer on, aesql_net_grad_rows leaves out the first layer's weight
 ** gradient X' dZ1 (its bias's is there) whenever it goes by pixel over
 ** the pass's own transposed index (indexed rows, a first layer wider
-** than 32 units, n up to 256), and keeps what it needs in w, until the
-** work's next pass: aesql_net_first_grad then writes rows [i0, i1) of it
-** to G ((i1 - i0) x h), the same bits as the pass would have. It returns
+** than 32 units, n up to 256), and keeps what it needs in w until the
+** work's next pass of any kind: aesql_net_first_grad then writes rows
+** [i0, i1) of it to G ((i1 - i0) x h), the same bits as the pass would
+** have. It returns
 ** non-zero, and writes nothing, when the last pass left nothing out. So
 ** that the sums of a batch's parts can be taken a piece at a time, each
 ** piece while it is in the cache (ae_fit.c). */
 void aesql_net_work_set_defer(aesql_net_work *w, int on);
-/* Does the first layer's X' dH go by pixel over indexed rows (its width
-** and the work's mode: aesql_net_work_set_xtdh)? */
-int  aesql_net_first_by_pixel(const aesql_net_work *w);
+/* Does the first layer's X' dH go by pixel over indexed rows, in a work
+** of the default mode (by its width)? */
+int  aesql_net_first_by_pixel(const aesql_net *net);
 int  aesql_net_first_grad(const aesql_net_work *w, int i0, int i1, float *G);
 
 /* Rows idx[0..n) of x as one part of a batch of nAll rows (n <= nAll,

@@ -238,9 +238,9 @@ static double nn_out_grad_row(float *y, const float *x, const float *b,
 ** through a block's transposed index, each slice of G's row held in
 ** registers while the rows that have the pixel add to it
 ** (AESQL_NET_XTDH_CSC). The sums are the same, in the same order: the
-** same bits. By pixel reads and
-** writes each row of G once per block instead of once per row that has
-** the pixel, and pays for sorting the block's pixels: measured on AMD
+** same bits. By pixel reads and writes each row of G once per block
+** instead of once per row that has the pixel, and pays for sorting the
+** block's pixels: measured on AMD
 ** Zen 3 over MNIST, row by row is faster at 32 units (17 against 34 ms an
 ** epoch), by pixel from 48 (at 128 units 78 against 123 ms). */
 
@@ -327,8 +327,8 @@ static void nn_sparse_xtdh(aesql_net_work *w, float *G,
   w->cscRows = 0;
 }
 
-int aesql_net_first_by_pixel(const aesql_net_work *w){
-  return nn_xtdh_by_pixel(w, w->nOut[0]);
+int aesql_net_first_by_pixel(const aesql_net *net){
+  return net->layer[0].nOut>NN_XTDH_ROWS_MAX;
 }
 
 int aesql_net_first_grad(const aesql_net_work *w, int i0, int i1, float *G){
@@ -585,6 +585,7 @@ static void net_forward_rows(const aesql_net *net, aesql_net_work *w,
   const float *in = 0;
   int l, nL = net->nLayer;
   w->cscRows = 0;
+  w->deferRows = 0;
   for(l=0; l<nL; l++){
     const aesql_layer *L = &net->layer[l];
     dense_forward(w->A[l], in, L, n, l==nL-1, l==0 ? x : 0, idx, w);
@@ -623,7 +624,6 @@ static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
   }
   if( !net_work_fits(net, w) || n>w->max_n || n>nAll || x->d!=d ) return NAN;
   drop = drop && w->dropout>0.0;
-  w->deferRows = 0;
   net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst, 1);
   if( x->nz==0 ) X = w->X;             /* the rows, gathered by layer 0 */
   /* The output layer: D = dL/dz, and its bias's gradient. */

@@ -978,14 +978,17 @@ done:
 /* A stack whose first layer goes by pixel (80-48-8-48-80, indexed bytes):
 ** the fit leaves that layer's weight gradient to the step, which sums the
 ** parts' a block at a time (ae_fit.c, defer). Against the same steps
-** spelled out (each part's full gradient, 2 l2 W added to part 0's, Adam
-** over all): the same parameters and moments bit for bit, on 1, 2 and 3
-** threads, with dropout and l2, over three steps. */
+** spelled out (each part's full gradient, pass by pass, 2 l2 W added to
+** part 0's, Adam over all): the same parameters and moments bit for bit,
+** on 1, 2 and 3 threads, with dropout and l2, over three steps; batches
+** of 256 rows (2 parts of one pass: deferred) and of 1100 (8 parts of two
+** passes: those write their gradients as before). */
 static void test_fit_defer(void){
   static const int enc[2] = {48, 8};
   static const int act[4] = {AESQL_ACT_RELU, AESQL_ACT_ELU, AESQL_ACT_RELU,
                              AESQL_ACT_LINEAR};
-  enum { N = 600, D = 80, B = 256 };
+  static const int batches[2] = {256, 1100};
+  enum { N = 1400, D = 80 };
   const double l2 = 1e-3, pDrop = 0.2;
   aesql_rng r;
   aesql_net n0, nf;
@@ -993,28 +996,38 @@ static void test_fit_defer(void){
   aesql_nn_data x;
   aesql_net_work *w = 0;
   unsigned char *u;
-  float *g[2] = {0, 0};
+  float *g[AESQL_FIT_MAX_PARTS] = {0};
   uint32_t idx[N];
-  int i, t, s, l, width[5], nBad = 0;
+  int i, t, s, l, ib, width[5], nBad = 0, ok = 1;
+  char z[64] = "";
   memset(&n0, 0, sizeof(n0)); memset(&nf, 0, sizeof(nf));
   memset(&a0, 0, sizeof(a0)); memset(&af, 0, sizeof(af));
   memset(&x, 0, sizeof(x));
   aesql_rng_seed(&r, 91);
   u = make_bytes(&r, N, D, 0.3);
   aesql_net_mirror(D, enc, 2, width);
-  if( !u || aesql_net_init(&n0, 4, width, act, 1) || aesql_net_init(&nf, 4, width, act, 1)
-   || !(g[0] = malloc(sizeof(float)*n0.nParam)) || !(g[1] = malloc(sizeof(float)*n0.nParam))
-   || !(w = aesql_net_work_new(&n0, B/2, pDrop)) ){
+  if( !u || aesql_net_init(&n0, 4, width, act, 1) || aesql_net_init(&nf, 4, width, act, 1) ){
     CHECK("fit defer: init", 0);
+    goto done;
+  }
+  for(i=0; i<AESQL_FIT_MAX_PARTS; i++) ok &= (g[i] = malloc(sizeof(float)*n0.nParam))!=0;
+  if( !ok || !(w = aesql_net_work_new(&n0, aesql_fit_pass_rows(&n0), pDrop)) ){
+    CHECK("fit defer: alloc", 0);
     goto done;
   }
   aesql_nn_data_init(&x, D, N, u, 0);
   aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS);
-  CHECK("fit defer: the stack's first layer goes by pixel", aesql_net_first_by_pixel(w));
+  CHECK("fit defer: the stack's first layer goes by pixel",
+        aesql_net_first_by_pixel(&n0));
+  CHECK("fit defer: 256 rows are 2 parts of one pass, 1100 are 8 of two",
+        aesql_fit_parts(&n0, 256)==2 && aesql_fit_parts(&n0, 1100)==8
+        && aesql_fit_pass_rows(&n0)==128);
   aesql_net_glorot(&n0, &r);
   for(i=0; i<N; i++) idx[i] = (uint32_t)i;
   aesql_rng_shuffle(&r, idx, N);
-  for(t=1; t<=3; t++){
+  for(ib=0; ib<2; ib++) for(t=1; t<=3; t++){
+    const int B = batches[ib], nPart = aesql_fit_parts(&n0, B);
+    const int nPassRows = aesql_fit_pass_rows(&n0);
     aesql_fit *fit;
     float *p0 = malloc(sizeof(float)*n0.nParam);
     if( !p0 ) break;
@@ -1025,14 +1038,21 @@ static void test_fit_defer(void){
     fit = aesql_fit_new(&nf, &af, &x, B, t, l2, pDrop);
     if( !fit ){ CHECK("fit defer: fit", 0); free(p0); break; }
     for(s=0; s<3; s++){
-      const uint32_t *bi = idx + s*150;
+      const uint32_t *bi = idx + s*100;
       const uint64_t key = 1000 + s;
       int part;
       aesql_fit_grad(fit, bi, B, key);
       aesql_fit_step(fit);
-      for(part=0; part<2; part++){
-        aesql_net_grad_rows(&n0, w, &x, bi + part*B/2, B/2, B, g[part], 0, key,
-                            part*B/2);
+      /* the parts and passes as ae_fit.c cuts them */
+      for(part=0; part<nPart; part++){
+        const int lo = B*part/nPart, hi = B*(part+1)/nPart;
+        const int nPass = (hi - lo + nPassRows - 1)/nPassRows;
+        int q;
+        for(q=0; q<nPass; q++){
+          const int a = (hi - lo)*q/nPass, e = (hi - lo)*(q+1)/nPass;
+          aesql_net_grad_rows(&n0, w, &x, bi + lo + a, e - a, B, g[part], q>0,
+                              key, lo + a);
+        }
       }
       for(l=0; l<n0.nLayer; l++){
         const aesql_layer *L = &n0.layer[l];
@@ -1041,12 +1061,12 @@ static void test_fit_defer(void){
         for(q=0; q<(size_t)L->nIn*L->nOut; q++) g[0][L->off + q] += c*L->w[q];
       }
       aesql_adam_update(&a0, aesql_adam_next(&a0), n0.param,
-                        (const float*const*)g, 2, 0, n0.nParam);
+                        (const float*const*)g, nPart, 0, n0.nParam);
     }
     if( memcmp(n0.param, nf.param, sizeof(float)*n0.nParam)!=0
      || memcmp(a0.m, af.m, sizeof(float)*n0.nParam)!=0
      || memcmp(a0.v, af.v, sizeof(float)*n0.nParam)!=0 ){
-      nBad++;
+      if( nBad++==0 ) snprintf(z, sizeof(z), "first: batch %d, %d threads", B, t);
     }
     aesql_fit_free(fit);
     aesql_adam_free(&a0); aesql_adam_free(&af);
@@ -1054,11 +1074,12 @@ static void test_fit_defer(void){
     free(p0);
   }
   check_report(nBad==0, "fit, 80-48-8-48-80, first layer's gradient summed by the "
-               "step: the steps spelled out, bit for bit, on 1, 2 and 3 threads "
-               "(dropout 0.2, l2 1e-3, 3 steps)", "%d thread counts differ", nBad);
+               "step: the steps spelled out, bit for bit, batches of 256 and 1100, "
+               "on 1, 2 and 3 threads (dropout 0.2, l2 1e-3, 3 steps)",
+               "%d of 6 differ; %s", nBad, z);
 done:
   aesql_net_work_free(w);
-  free(g[0]); free(g[1]);
+  for(i=0; i<AESQL_FIT_MAX_PARTS; i++) free(g[i]);
   aesql_nn_data_free(&x);
   aesql_net_free(&n0); aesql_net_free(&nf);
   free(u);
