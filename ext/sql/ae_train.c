@@ -23,6 +23,7 @@
 #include "ae_model.h"
 #include "../core/ae_blas.h"
 #include "../core/ae_loop.h"
+#include "../core/ae_pool.h"
 #include "ae_options.h"
 #include "ae_source.h"
 #include "ae_store.h"
@@ -283,36 +284,78 @@ static int bind_check(sqlite3 *db, int rc, const char *zWhat, sqlite3_int64 n,
   return rc;
 }
 
+/* Held-out rows a unit of the calibration's scoring (calib_task). */
+#define CALIB_ROWS 256
+
+/* The calibration's scoring: err[i] = ae_error of held-out row i. */
+typedef struct calib_run {
+  const aesql_model *m;
+  const unsigned char *rows;   /* the first held-out row */
+  size_t rowBytes;
+  int nVal;
+  size_t nWork;                /* floats of a thread's scratch */
+  float *work;                 /* nThread scratches */
+  double *err;                 /* nVal */
+} calib_run;
+
+/* Unit j: held-out rows [j*CALIB_ROWS, ...), with thread t's scratch.
+** Each row's error is ae_error's, whichever thread computes it. */
+static void calib_task(void *arg, int j, int t){
+  calib_run *c = arg;
+  int i, i1 = (j+1)*CALIB_ROWS < c->nVal ? (j+1)*CALIB_ROWS : c->nVal;
+  float *work = c->work + (size_t)t*c->nWork;
+  for(i=j*CALIB_ROWS; i<i1; i++){
+    c->err[i] = aesql_score_error(c->m, c->rows + (size_t)i*c->rowBytes, work);
+  }
+}
+
 /* The reconstruction errors of the held-out rows, in ae_error's units and
 ** by ae_error's own kernel (so a held-out row's ae_error equals its stored
-** error bit for bit), stored as the model's calibration (ae_calib.h). */
+** error bit for bit), stored as the model's calibration (ae_calib.h).
+** Scored on the training's threads (option threads), blocks of rows at a
+** time: the errors do not depend on which thread scores a row. */
 static int store_calibration(sqlite3 *db, const char *zName,
                              const aesql_train_opts *o, const train_data *data,
                              int nTrain, int nVal, const void *pBlob,
                              int nBlob, char **pzErr){
   aesql_model m;
-  double *err = 0;
-  float *work = 0;
-  int rc, i;
-  size_t rowBytes = (size_t)data->d*aesql_dtype_size(data->dtype);
-  const unsigned char *rows = data->dtype==AESQL_U8
-                            ? data->u8 : (const unsigned char*)data->f32;
+  calib_run c;
+  aesql_pool *pool = 0;
+  int rc, nThread, nUnit = (nVal + CALIB_ROWS - 1)/CALIB_ROWS;
   memset(&m, 0, sizeof(m));
+  memset(&c, 0, sizeof(c));
+  c.rowBytes = (size_t)data->d*aesql_dtype_size(data->dtype);
+  c.rows = (data->dtype==AESQL_U8 ? data->u8 : (const unsigned char*)data->f32)
+         + (size_t)nTrain*c.rowBytes;
+  c.nVal = nVal;
+  nThread = o->threads;
+  if( nThread<=0 ){
+    long k = sysconf(_SC_NPROCESSORS_ONLN);
+    nThread = k>0 ? (int)(k<256 ? k : 256) : 1;
+  }
+  if( nThread>nUnit ) nThread = nUnit;
   rc = aesql_model_decode(pBlob, nBlob, &m, pzErr);
   if( rc==SQLITE_OK ){
-    err = sqlite3_malloc64(sizeof(double)*(size_t)nVal);
-    work = sqlite3_malloc64(sizeof(float)*aesql_score_work_floats(&m));
-    if( !err || !work ) rc = SQLITE_NOMEM;
-  }
-  for(i=0; rc==SQLITE_OK && i<nVal; i++){
-    err[i] = aesql_score_error(&m, rows + (size_t)(nTrain+i)*rowBytes, work);
+    c.m = &m;
+    c.nWork = aesql_score_work_floats(&m);
+    c.err = sqlite3_malloc64(sizeof(double)*(size_t)nVal);
+    pool = aesql_pool_new(nThread);
+    if( !c.err || !pool ){
+      rc = SQLITE_NOMEM;
+    }else{
+      nThread = aesql_pool_threads(pool);
+      c.work = sqlite3_malloc64(sizeof(float)*c.nWork*(size_t)nThread);
+      if( !c.work ) rc = SQLITE_NOMEM;
+    }
   }
   if( rc==SQLITE_OK ){
-    rc = aesql_calib_store(db, zName, err, nVal, o->false_alarm_rate,
+    aesql_pool_run(pool, nUnit, calib_task, &c);
+    rc = aesql_calib_store(db, zName, c.err, nVal, o->false_alarm_rate,
                            "validation_split");
   }
-  sqlite3_free(work);
-  sqlite3_free(err);
+  aesql_pool_free(pool);
+  sqlite3_free(c.work);
+  sqlite3_free(c.err);
   aesql_model_clear(&m);
   return rc;
 }

@@ -56,6 +56,20 @@ int main(void){
     sqlite3_finalize(a);
     sqlite3_finalize(b);
   }
+  /* The held-out rows are scored in blocks of 256 on the training's
+  ** threads: 2000 rows (8 blocks) on one, two or three threads, the same
+  ** errors (the serial ones being ae_error's, as m's above). */
+  check_sql("a model of all 4000 rows, half held out, on 1, 2 and 3 threads", db,
+    "SELECT ae_train('t', 4, '{\"epochs\": 2, \"seed\": 5, \"validation_split\": 0.5, "
+    "\"name\": \"w1\", \"threads\": 1}'),"
+    "ae_train('t', 4, '{\"epochs\": 2, \"seed\": 5, \"validation_split\": 0.5, "
+    "\"name\": \"w2\", \"threads\": 2}'),"
+    "ae_train('t', 4, '{\"epochs\": 2, \"seed\": 5, \"validation_split\": 0.5, "
+    "\"name\": \"w3\", \"threads\": 3}')", "w1|w2|w3");
+  check_sql("their calibrations are the same, bit for bit", db,
+    "SELECT count(*) FROM ae_calibration a, ae_calibration b "
+    "WHERE a.model = 'w1' AND b.model IN ('w2', 'w3') AND a.errors = b.errors "
+    "AND a.rows = 2000 AND b.rows = 2000", "2");
   check_sql("a held-out row's p-value is the formula's", db,
     "SELECT count(*), sum(ae_pvalue('m', t.pixels) = "
     "  (1.0 + (SELECT count(*) FROM held h WHERE h.e >= ae_error('m', t.pixels))) / 401.0) "
