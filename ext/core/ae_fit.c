@@ -134,30 +134,29 @@ static void fit_l2_grad(aesql_fit *f, size_t lo, size_t hi){
 }
 
 /* Deferring, unit j < nW1: pixels [i0, i1) of W1, thread t. Each part's
-** gradient there into aTmp[t] (from its scratch; from aGrad when its pass
-** could not leave it out), 2 l2 W added to part 0's, then Adam: the same
-** operations in the same order as over aGrad. */
+** gradient there into aTmp[t] from its scratch (or read where it is, in
+** aGrad, when its pass could not leave it out), 2 l2 W added to part 0's,
+** then Adam: the same operations in the same order as over aGrad. */
 static void fit_step_w1(aesql_fit *f, int j, int t){
   const int h = f->nn->layer[0].nOut, d = f->nn->layer[0].nIn;
   const int i0 = j*f->nPix, i1 = i0 + f->nPix < d ? i0 + f->nPix : d;
   const size_t lo = (size_t)i0*h, nk = (size_t)(i1 - i0)*h;
-  const float *aG[AESQL_FIT_MAX_PARTS];
+  float *aG[AESQL_FIT_MAX_PARTS];
   int p;
   for(p=0; p<f->nPart; p++){
-    float *g = f->aTmp[t] + (size_t)p*f->nPix*h;
-    if( aesql_net_first_grad(f->aWork[p], i0, i1, g) ){
-      memcpy(g, f->aGrad[p] + lo, nk*sizeof(float));
+    aG[p] = f->aTmp[t] + (size_t)p*f->nPix*h;
+    if( aesql_net_first_grad(f->aWork[p], i0, i1, aG[p]) ){
+      aG[p] = f->aGrad[p] + lo;
     }
-    aG[p] = g;
   }
   if( f->l2>0.0f ){
     const float c = 2.0f*f->l2, *w = f->nn->param + lo;
-    float *g = f->aTmp[t];
+    float *g = aG[0];
     size_t i;
     for(i=0; i<nk; i++) g[i] += c*w[i];
   }
-  aesql_adam_update_at(f->opt, f->lr_t, f->nn->param, aG, f->nPart, lo,
-                       lo + nk);
+  aesql_adam_update_at(f->opt, f->lr_t, f->nn->param,
+                       (const float*const*)aG, f->nPart, lo, lo + nk);
 }
 
 /* Unit j: range j of nChunk of the parameters (past W1's when

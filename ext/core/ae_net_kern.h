@@ -180,9 +180,9 @@ void KERN(xtdh_cols)(float *restrict G, const uint32_t *restrict st,
 
 /* Rows [i0, i1) of G (d x h) (+)= X' dH for the block's rows (dH:
 ** n x h), G pointing at row i0; its rows of pixels no row has are zeroed
-** when !add. Columns in tiles of KERN_NT
-** registers, pixels in the inner loop: the tile's slice of dH (n x 32
-** floats on AVX2, 32 kB at 256 rows) stays in L1. */
+** when !add. Columns in tiles of XT_NT registers, pixels in the inner
+** loop: the tile's slice of dH (n x 64 floats on AVX2, 32 kB at 128 rows)
+** stays in L1 or close to it. */
 KFN
 void KERN(csc_xtdh)(float *restrict G, const uint32_t *restrict st,
                     const uint16_t *restrict crow,
