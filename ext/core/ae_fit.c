@@ -55,6 +55,18 @@ struct aesql_fit {
   int nPix, nW1;         /* pixels a unit of the step; units over W1 */
   size_t w1End;          /* W1's parameters are [0, w1End) */
   float **aTmp;          /* nThread */
+  /* gram: the last layer the Gram way (ae_net.h): each step's G = W W',
+  ** W' and u = W b first, by nGramBlk units (rows of G, pixels of W'),
+  ** then the parts' passes, each leaving A'A, colsum(A) and X'A in its
+  ** aGram[j] for the step, whose nGramBlk units over rows of W build that
+  ** layer's weight gradient into gT (hIn x d) and apply Adam there. */
+  int gramOk;            /* the model and data allow it (the buffers exist) */
+  int gram;              /* ... and it is on (the cost rule, or set) */
+  int nGramBlk;
+  size_t wOutLo, wOutHi; /* the last layer's weights [wOutLo, wOutHi) */
+  aesql_net_gram *aGram; /* nGrad; G, Wt, u shared */
+  float *gT;             /* hIn x d */
+  float **aSt;           /* nThread: scratch of aesql_net_gram_grad */
   float **aGrad;         /* nGrad: part j's gradient (nParam floats) */
   double *aSse;          /* nSse: part j's sum of squared errors */
   /* The run in progress. */
@@ -99,6 +111,9 @@ static void fit_grad_task(void *arg, int j, int t){
   fit_rows(f->n, j, f->nPart, &lo, &hi);
   nPass = (hi - lo + f->passRows - 1)/f->passRows;
   aesql_net_work_set_defer(w, f->defer && nPass==1);
+  if( f->gramOk ){
+    aesql_net_work_set_gram(w, f->gram && nPass==1 ? &f->aGram[j] : 0);
+  }
   for(q=0; q<nPass; q++){
     fit_rows(hi - lo, q, nPass, &a, &b);
     sse += aesql_net_grad_rows(f->nn, w, f->x, f->idx + lo + a,
@@ -159,6 +174,60 @@ static void fit_step_w1(aesql_fit *f, int j, int t){
                        (const float*const*)aG, f->nPart, lo, lo + nk);
 }
 
+/* The Gram way, before a batch's passes, unit j of nGramBlk: rows of G
+** and u, pixels of W'. */
+static void fit_prep_task(void *arg, int j, int t){
+  aesql_fit *f = arg;
+  const aesql_layer *L = &f->nn->layer[f->nn->nLayer-1];
+  int i0, i1, j0, j1;
+  (void)t;
+  fit_rows(L->nIn, j, f->nGramBlk, &i0, &i1);
+  fit_rows(L->nOut, j, f->nGramBlk, &j0, &j1);
+  aesql_net_gram_prep(f->nn, &f->aGram[0], i0, i1, j0, j1);
+}
+
+/* The Gram way, the step's unit j of nGramBlk: rows [i0, i1) of the last
+** layer's weight gradient, c (S W + colA' b - R'), S, colA and R summed
+** over the parts that took the Gram way, in part order, plus the others'
+** gradients there; then 2 l2 W, then Adam. */
+static void fit_step_out(aesql_fit *f, int j, int t){
+  const aesql_layer *L = &f->nn->layer[f->nn->nLayer-1];
+  const int h = L->nIn, d = L->nOut;
+  float *T;
+  const float *pT;
+  int i0, i1, p, k;
+  size_t nk;
+  fit_rows(h, j, f->nGramBlk, &i0, &i1);
+  if( i1<=i0 ) return;
+  T = f->gT + (size_t)i0*d;
+  nk = (size_t)(i1 - i0)*d;
+  if( aesql_net_gram_grad(f->nn, f->aWork, f->aGram, f->nPart, f->n, i0, i1,
+                          f->aSt[t], T)==0 ){
+    memset(T, 0, sizeof(float)*nk);
+  }
+  for(p=0; p<f->nPart; p++){
+    if( !aesql_net_gram_done(f->aWork[p]) ){
+      const float *g = f->aGrad[p] + f->wOutLo + (size_t)i0*d;
+      for(k=0; k<(int)nk; k++) T[k] += g[k];
+    }
+  }
+  if( f->l2>0.0f ){
+    const float c2 = 2.0f*f->l2, *w = L->w + (size_t)i0*d;
+    for(k=0; k<(int)nk; k++) T[k] += c2*w[k];
+  }
+  pT = T;
+  aesql_adam_update_at(f->opt, f->lr_t, f->nn->param, &pT, 1,
+                       f->wOutLo + (size_t)i0*d, f->wOutLo + (size_t)i1*d);
+}
+
+/* l2 and Adam over parameters [lo, hi) from the parts' gradients. */
+static void fit_step_range(aesql_fit *f, size_t lo, size_t hi){
+  if( lo>=hi ) return;
+  if( f->l2>0.0f ) fit_l2_grad(f, lo, hi);
+  aesql_adam_update(f->opt, f->lr_t, f->nn->param, (const float*const*)f->aGrad,
+                    f->nPart, lo, hi);
+}
+
 /* Unit j: range j of nChunk of the parameters (past W1's when
 ** deferring: the units before are W1's, fit_step_w1), in blocks of 16
 ** (64 bytes, so that no two threads write one cache line). */
@@ -170,13 +239,83 @@ static void fit_step_task(void *arg, int j, int t){
     if( j<f->nW1 ){ fit_step_w1(f, j, t); return; }
     j -= f->nW1;
   }
+  if( f->gram ){
+    if( j<f->nGramBlk ){ fit_step_out(f, j, t); return; }
+    j -= f->nGramBlk;
+  }
   nb = (np - base + 15)/16;
   lo = base + nb*j/f->nChunk*16;
   hi = base + nb*(j+1)/f->nChunk*16;
   if( hi>np ) hi = np;
-  if( f->l2>0.0f ) fit_l2_grad(f, lo, hi);
-  aesql_adam_update(f->opt, f->lr_t, f->nn->param, (const float*const*)f->aGrad,
-                    f->nPart, lo, hi);
+  if( f->gram ){      /* around the last layer's weights, fit_step_out's */
+    fit_step_range(f, lo, hi<f->wOutLo ? hi : f->wOutLo);
+    fit_step_range(f, lo>f->wOutHi ? lo : f->wOutHi, hi);
+  }else{
+    fit_step_range(f, lo, hi);
+  }
+}
+
+/* The Gram way's buffers, when the model and data allow it (deferring, a
+** linear last layer no wider in than out, parts of one pass each), and
+** whether it is on: when it costs fewer multiply-adds a batch of maxBatch
+** rows, counting the sparse products by the mean non-zero pixels a row
+** and at three times a dense one's cost (measured: sparse X W at 128
+** units runs at about a third of sgemm's rate). Non-zero: out of memory. */
+static int fit_gram_new(aesql_fit *f, int maxBatch){
+  const aesql_net *nn = f->nn;
+  const aesql_layer *L = &nn->layer[nn->nLayer-1];
+  const double h = L->nIn, d = L->nOut, B = maxBatch;
+  double nnz, direct, gram;
+  size_t hh = (size_t)L->nIn*L->nIn, hd = (size_t)L->nIn*L->nOut;
+  int i;
+  if( !f->defer || L->act!=AESQL_ACT_LINEAR || L->nIn>L->nOut
+   || maxBatch>AESQL_FIT_MAX_PARTS*AESQL_FIT_STACK_ROWS || f->x->n==0 ){
+    return 0;
+  }
+  f->nGramBlk = L->nIn>=2 ? 2 : 1;
+  f->wOutLo = L->off;
+  f->wOutHi = L->off + hd;
+  f->aGram = aesql_nn_calloc(f->nGrad, sizeof(aesql_net_gram));
+  f->aSt = aesql_nn_calloc(f->nThread, sizeof(float*));
+  f->gT = aesql_nn_malloc(sizeof(float)*hd);
+  if( f->aGram==0 || f->aSt==0 || f->gT==0 ) return 1;
+  /* G, Wt, u and b: one allocation, shared by the parts */
+  f->aGram[0].G = aesql_nn_malloc(sizeof(float)*(hh + hd + L->nIn
+                                                 + L->nOut));
+  if( f->aGram[0].G==0 ) return 1;
+  f->aGram[0].Wt = f->aGram[0].G + hh;
+  f->aGram[0].u = f->aGram[0].Wt + hd;
+  f->aGram[0].b = f->aGram[0].u + L->nIn;
+  for(i=0; i<f->nGrad; i++){
+    aesql_net_gram *g = &f->aGram[i];
+    g->G = f->aGram[0].G;
+    g->Wt = f->aGram[0].Wt;
+    g->u = f->aGram[0].u;
+    g->b = f->aGram[0].b;
+    g->S = aesql_nn_malloc(sizeof(float)*(hh + L->nIn));
+    g->R = aesql_nn_malloc(sizeof(float)*hd);
+    if( g->S==0 || g->R==0 ) return 1;
+    g->colA = g->S + hh;
+  }
+  for(i=0; i<f->nThread; i++){
+    f->aSt[i] = aesql_nn_malloc(sizeof(float)*((size_t)L->nIn*(L->nIn
+                                               + L->nOut) + L->nIn));
+    if( f->aSt[i]==0 ) return 1;
+  }
+  f->gramOk = 1;
+  nnz = (double)f->x->nzStart[f->x->n]/(double)f->x->n;
+  direct = 3.0*B*h*d;
+  gram = 2.0*h*h*d + B*(2.0*h*h + 3.0*2.0*nnz*h);
+  f->gram = gram<direct;
+  return 0;
+}
+
+void aesql_fit_set_gram(aesql_fit *f, int on){
+  f->gram = f->gramOk && on!=0;
+}
+
+int aesql_fit_gram(const aesql_fit *f){
+  return f->gram;
 }
 
 aesql_fit *aesql_fit_new(aesql_net *nn, aesql_adam *opt,
@@ -248,6 +387,7 @@ aesql_fit *aesql_fit_new(aesql_net *nn, aesql_adam *opt,
     f->aGrad[i] = aesql_nn_calloc(nn->nParam, sizeof(float));
     if( f->aGrad[i]==0 ){ aesql_fit_free(f); return 0; }
   }
+  if( fit_gram_new(f, maxBatch) ){ aesql_fit_free(f); return 0; }
   /* The buffer OpenBLAS maps for each of our threads: mapped now, or out
   ** of memory, rather than retried for ever in the first step (ae_blas.h).
   ** Our OpenBLAS runs one thread a call already. */
@@ -273,6 +413,19 @@ void aesql_fit_free(aesql_fit *f){
   if( f->aGrad ){
     for(i=0; i<f->nGrad; i++) aesql_nn_mfree(f->aGrad[i]);
   }
+  if( f->aGram ){
+    for(i=0; i<f->nGrad; i++){
+      aesql_nn_mfree(f->aGram[i].S);
+      aesql_nn_mfree(f->aGram[i].R);
+    }
+    aesql_nn_mfree(f->aGram[0].G);
+  }
+  if( f->aSt ){
+    for(i=0; i<f->nThread; i++) aesql_nn_mfree(f->aSt[i]);
+  }
+  aesql_nn_mfree(f->aSt);
+  aesql_nn_mfree(f->aGram);
+  aesql_nn_mfree(f->gT);
   aesql_nn_mfree(f->aWork);
   aesql_nn_mfree(f->aTmp);
   aesql_nn_mfree(f->aGrad);
@@ -293,6 +446,7 @@ double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
   f->idx = idx;
   f->n = n;
   f->nPart = aesql_fit_parts(f->nn, n);
+  if( f->gram ) aesql_pool_run(f->pool, f->nGramBlk, fit_prep_task, f);
   aesql_pool_run(f->pool, f->nPart, fit_grad_task, f);
   for(j=0; j<f->nPart; j++) sse += f->aSse[j];
   return sse/((double)n*aesql_net_width(f->nn));
@@ -301,7 +455,8 @@ double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
 void aesql_fit_step(aesql_fit *f){
   if( f->nPart<1 ) return;
   f->lr_t = aesql_adam_next(f->opt);
-  aesql_pool_run(f->pool, f->nW1 + f->nChunk, fit_step_task, f);
+  aesql_pool_run(f->pool, f->nW1 + (f->gram ? f->nGramBlk : 0) + f->nChunk,
+                 fit_step_task, f);
   f->nPart = 0;   /* the gradient is spent (and holds the l2 term now) */
 }
 

@@ -78,6 +78,12 @@ aesql_fit *aesql_fit_new(aesql_net *net, aesql_adam *opt,
                          double l2, double dropout);
 void aesql_fit_free(aesql_fit *f);
 
+/* Is the last layer's gradient taken by its Gram matrix (ae_net.h)? On
+** by a cost rule when the model and data allow it; aesql_fit_set_gram()
+** turns it off, or back on where allowed (tests, benchmarks). */
+int  aesql_fit_gram(const aesql_fit *f);
+void aesql_fit_set_gram(aesql_fit *f, int on);
+
 /* Threads used (>= 1). */
 int aesql_fit_threads(const aesql_fit *f);
 

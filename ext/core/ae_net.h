@@ -112,6 +112,53 @@ void aesql_net_work_set_defer(aesql_net_work *w, int on);
 int  aesql_net_first_by_pixel(const aesql_net *net);
 int  aesql_net_first_grad(const aesql_net_work *w, int i0, int i1, float *G);
 
+/* The output layer by its Gram matrix, for a linear last layer of weights
+** W (hIn x d) and bias b over indexed rows X (n x d, nnz non-zero pixels
+** a row), A (n x hIn) being that layer's input. With Z = A W + b and the
+** loss's scale c:
+**   sum((Z - X)^2) = per row  a G a' + 2 a u - 2 a (x W') + b.b - 2 b.x + x.x
+**   dL/dA = c (A G + u - X W'),    dL/db = c (colsum(A) W + n b - colsum(X))
+**   dL/dW = c (A'A W + colsum(A)' b - (X'A)')
+** with G = W W' (hIn x hIn) and u = W b (hIn) taken once a step: a pass
+** then costs n hIn (2 hIn + 2 nnz) multiply-adds for that layer instead of
+** the three products' 3 n hIn d (at 784-128-32-128-784 over MNIST, a
+** third), the step paying A'A W (hIn^2 d). In exact arithmetic this is
+** the same gradient; in float32 it differs in the last bits (the tests
+** hold it to the direct passes within 1e-5 of each parameter's scale).
+**
+** With g set (aesql_net_work_set_gram), aesql_net_grad_rows takes this way
+** whenever it can: its first pass of a part (add == 0) over indexed rows
+** whose first layer's X' dH goes by pixel over the pass's own index
+** (aesql_net_work_set_defer's condition), a linear last layer. It then
+** writes the last layer's bias gradient as ever, and S, colA and R below
+** instead of the weight gradient, which it leaves out of g;
+** aesql_net_gram_done() says whether the work's last pass did. */
+typedef struct aesql_net_gram {
+  float *G;          /* in: hIn x hIn, W W' (aesql_net_gram_prep) */
+  float *Wt;         /* in: d x hIn, W' */
+  float *u;          /* in: hIn, W b */
+  float *b;          /* in: d, b (the step reads W' and b, as of the
+                     ** prep, while it writes W and b) */
+  float *S;          /* out: hIn x hIn, A'A */
+  float *colA;       /* out: hIn, colsum(A) */
+  float *R;          /* out: d x hIn, X'A */
+} aesql_net_gram;
+void aesql_net_work_set_gram(aesql_net_work *w, aesql_net_gram *g);
+int  aesql_net_gram_done(const aesql_net_work *w);
+/* The step's side: rows [i0, i1) of the last layer's weight gradient
+** into T (rows x d), from the parts (works aw[p], grams ag[p], p <
+** nPart, of a batch of nAll rows) whose passes took the Gram way, summed
+** in part order: c (S W + colA' b - R'). S is scratch of (i1 - i0)(hIn +
+** d) + hIn floats. Returns how many parts took it; with none, T is not
+** written. The other parts' gradients there are the caller's to add. */
+int aesql_net_gram_grad(const aesql_net *net, aesql_net_work *const *aw,
+                        const aesql_net_gram *ag, int nPart, int nAll,
+                        int i0, int i1, float *S, float *T);
+/* Rows [i0, i1) of G, and u there, from net's last layer; and rows
+** [j0, j1) of Wt (pixels) and of b. Any split gives the same bits. */
+void aesql_net_gram_prep(const aesql_net *net, aesql_net_gram *g,
+                         int i0, int i1, int j0, int j1);
+
 /* Rows idx[0..n) of x as one part of a batch of nAll rows (n <= nAll,
 ** n <= the work's max_n): returns the sum of the squared errors over the
 ** part's n*d elements, and writes into g (nParam floats; adds to it, when

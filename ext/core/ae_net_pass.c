@@ -83,6 +83,9 @@ struct aesql_net_work {
   uint16_t *crow;              /* cscCap x d: the row (nn_csc_build) */
   float *cval;                 /* cscCap x d: the pixel's value */
   float *xr;                   /* d: one row of bytes as floats (nn_row) */
+  aesql_net_gram *gram;        /* aesql_net_work_set_gram, or NULL */
+  int gramRows;                /* the last pass took the Gram way: its rows */
+  float *gb;                   /* d: the Gram way's bias sums */
   uint32_t *iota;              /* max_n: 0, 1, ..., for dense X */
 };
 
@@ -103,7 +106,7 @@ aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
   if( nMax > SIZE_MAX/64 ) return 0;
   cap = max_n<NN_CSC_ROWS ? max_n : NN_CSC_ROWS;
   nCsc = (size_t)cap*d;
-  nTotal = nHead + 2*nMax + nd + nn_round((size_t)d) + nn_round((size_t)max_n)
+  nTotal = nHead + 2*nMax + nd + 2*nn_round((size_t)d) + nn_round((size_t)max_n)
          + 2*nn_round((size_t)d + 1) + nn_round((nCsc + 1)/2) + nn_round(nCsc);
   for(l=0; l<nL; l++){
     size_t k = nn_round((size_t)max_n*net->layer[l].nOut);
@@ -134,6 +137,7 @@ aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
   w->D1 = p; p += nMax;
   w->X = p; p += nd;
   w->xr = p; p += nn_round((size_t)d);
+  w->gb = p; p += nn_round((size_t)d);
   w->cscCap = cap;
   w->cst = (uint32_t*)p; p += nn_round((size_t)d + 1);
   w->ccur = (uint32_t*)p; p += nn_round((size_t)d + 1);
@@ -146,6 +150,14 @@ aesql_net_work *aesql_net_work_new(const aesql_net *net, int max_n,
 
 void aesql_net_work_set_defer(aesql_net_work *w, int on){
   w->defer = on!=0;
+}
+
+void aesql_net_work_set_gram(aesql_net_work *w, aesql_net_gram *g){
+  w->gram = g;
+}
+
+int aesql_net_gram_done(const aesql_net_work *w){
+  return w->gramRows>0;
 }
 
 void aesql_net_work_set_xtdh(aesql_net_work *w, int mode){
@@ -581,13 +593,15 @@ static double net_out_loss_generic(aesql_net_work *w, const float *X,
 static void net_forward_rows(const aesql_net *net, aesql_net_work *w,
                              const aesql_nn_data *x, const uint32_t *idx,
                              int n, int drop, uint64_t key, int iFirst,
-                             int backward){
+                             int backward, int skipLast){
   const float *in = 0;
   int l, nL = net->nLayer;
   w->cscRows = 0;
   w->deferRows = 0;
+  w->gramRows = 0;
   for(l=0; l<nL; l++){
     const aesql_layer *L = &net->layer[l];
+    if( l==nL-1 && skipLast ) break;
     dense_forward(w->A[l], in, L, n, l==nL-1, l==0 ? x : 0, idx, w);
     if( l==0 && backward && x->nz && n<=w->cscCap
      && nn_xtdh_by_pixel(w, L->nOut) ){
@@ -604,6 +618,192 @@ static void net_forward_rows(const aesql_net *net, aesql_net_work *w,
   }
 }
 
+/* ------------------------------------------------------------------ */
+/* The output layer by its Gram matrix (ae_net.h) */
+
+/* Small vector helpers of the Gram way. */
+NN_CLONES
+static float nn_dot(const float *restrict a, const float *restrict b, int n){
+  float acc[NN_LANES] = {0}, s = 0.0f;
+  int k, l;
+  for(k=0; k+NN_LANES<=n; k+=NN_LANES){
+    for(l=0; l<NN_LANES; l++) acc[l] += a[k+l]*b[k+l];
+  }
+  for(; k<n; k++) s += a[k]*b[k];
+  for(l=0; l<NN_LANES; l++) s += acc[l];
+  return s;
+}
+NN_CLONES
+static void nn_add(float *restrict y, const float *restrict x, size_t n){
+  size_t i;
+  for(i=0; i<n; i++) y[i] += x[i];
+}
+NN_CLONES
+static void nn_axpy(float *restrict y, float a, const float *restrict x,
+                    int n){
+  int i;
+  for(i=0; i<n; i++) y[i] += a*x[i];
+}
+
+/* One row of the Gram way: er = scale*(p + u - q), returns a.(2(p + u - q)
+** - p), which is a G a' + 2 a u - 2 a (x W'): summed in NN_LANES float
+** lanes, then in double. */
+NN_CLONES
+static double nn_gram_row(float *restrict er, const float *restrict a,
+                          const float *restrict p, const float *restrict q,
+                          const float *restrict u, float scale, int h){
+  float acc[NN_LANES] = {0};
+  double s = 0.0;
+  int k, l;
+  for(k=0; k+NN_LANES<=h; k+=NN_LANES){
+    for(l=0; l<NN_LANES; l++){
+      const float e = p[k+l] + u[k+l] - q[k+l];
+      er[k+l] = scale*e;
+      acc[l] += a[k+l]*(e + e - p[k+l]);
+    }
+  }
+  for(; k<h; k++){
+    const float e = p[k] + u[k] - q[k];
+    er[k] = scale*e;
+    s += (double)a[k]*(e + e - p[k]);
+  }
+  for(l=0; l<NN_LANES; l++) s += acc[l];
+  return s;
+}
+
+/* B (cols x rows, ldb) = alpha A' for A (rows x cols, lda), in 8 x 8
+** tiles, both sides of a tile in the L1 cache. */
+NN_CLONES
+static void nn_transpose(float *restrict B, int ldb, const float *restrict A,
+                         int lda, int rows, int cols, float alpha){
+  int i0, j0, i, j;
+  for(i0=0; i0<rows; i0+=8){
+    const int i1 = i0 + 8 < rows ? i0 + 8 : rows;
+    for(j0=0; j0<cols; j0+=8){
+      const int j1 = j0 + 8 < cols ? j0 + 8 : cols;
+      for(j=j0; j<j1; j++){
+        for(i=i0; i<i1; i++){
+          B[(size_t)j*ldb + i] = alpha*A[(size_t)i*lda + j];
+        }
+      }
+    }
+  }
+}
+
+/* Does this pass take the Gram way? The first layer's index must be one
+** the forward pass builds (net_forward_rows), for X'A. */
+static int net_gram_on(const aesql_net *net, const aesql_net_work *w,
+                       const aesql_nn_data *x, int n, int add){
+  const int nL = net->nLayer;
+  return w->gram && !add && nL>=2 && x->nz
+      && net->layer[nL-1].act==AESQL_ACT_LINEAR
+      && n<=w->cscCap && nn_xtdh_by_pixel(w, net->layer[0].nOut);
+}
+
+/* The last layer L (input A, n x hIn) the Gram way: returns the sum of
+** the squared errors of the n rows, writes dL/dA = c (A G + u - X W') to
+** E (n x hIn), c = scale, using P (n x hIn) and w->A[last] (n x d, at
+** least n x hIn) as scratch, the bias's gradient to gb (d), and S, colA
+** and R to w->gram. Each row's sum is taken in double and kept >= 0 (in
+** exact arithmetic it is). */
+static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
+                           const aesql_nn_data *x, const uint32_t *idx,
+                           int n, const float *A, float scale, float *E,
+                           float *P, float *gb){
+  const aesql_net_gram *gm = w->gram;
+  const int h = L->nIn, d = L->nOut;
+  const float *b = L->b, *Wm = L->w;
+  float *Q = w->A[w->nLayer-1], *cx = w->gb;
+  double bb = 0.0, loss = 0.0;
+  int r, k, j;
+  nn_sparse_xw(Q, x, idx, n, gm->Wt, h);                   /* Q = X W' */
+  aesql_sgemm(0, 0, n, h, h, 1.0f, A, h, gm->G, h, 0.0f, P, h); /* A G */
+  for(j=0; j<d; j++) bb += (double)b[j]*b[j];
+  memset(cx, 0, (size_t)d*sizeof(float));
+  for(r=0; r<n; r++){
+    const float *a = A + (size_t)r*h, *pr = P + (size_t)r*h;
+    const float *qr = Q + (size_t)r*h;
+    float *er = E + (size_t)r*h;
+    const size_t row = idx[r];
+    const uint16_t *nz = x->nz + x->nzStart[row];
+    const size_t cnt = x->nzStart[row+1] - x->nzStart[row];
+    double s = bb + nn_gram_row(er, a, pr, qr, gm->u, scale, h);
+    size_t q;
+    for(q=0; q<cnt; q++){
+      const int i = nz[q];
+      const float v = x->u8 ? x->lut[x->u8[row*d + i]] : x->f32[row*d + i];
+      s += (double)v*v - 2.0*(double)b[i]*v;
+      cx[i] += v;
+    }
+    loss += s>0.0 ? s : 0.0;
+  }
+  /* S = A'A, colA, R = X'A over the index the forward pass built */
+  aesql_sgemm(1, 0, h, h, n, 1.0f, A, h, A, h, 0.0f, gm->S, h);
+  memset(gm->colA, 0, (size_t)h*sizeof(float));
+  for(r=0; r<n; r++){
+    for(k=0; k<h; k++) gm->colA[k] += A[(size_t)r*h + k];
+  }
+  NN_PICK(csc_xtdh, (gm->R, w->cst, w->crow, w->cval, 0, d, A, h, 0));
+  /* the bias: c (colsum(A) W + n b - colsum(X)) */
+  memset(gb, 0, (size_t)d*sizeof(float));
+  for(k=0; k<h; k++) nn_axpy(gb, gm->colA[k], Wm + (size_t)k*d, d);
+  for(j=0; j<d; j++) gb[j] = scale*(gb[j] + (float)n*b[j] - cx[j]);
+  w->gramRows = n;
+  return loss;
+}
+
+void aesql_net_gram_prep(const aesql_net *net, aesql_net_gram *g,
+                         int i0, int i1, int j0, int j1){
+  const aesql_layer *L = &net->layer[net->nLayer-1];
+  const int h = L->nIn, d = L->nOut;
+  float *G = g->G, *Wt = g->Wt, *u = g->u;
+  int i;
+  if( i1>i0 ){
+    aesql_sgemm(0, 1, i1-i0, h, d, 1.0f, L->w + (size_t)i0*d, d, L->w, d,
+                0.0f, G + (size_t)i0*h, h);
+    for(i=i0; i<i1; i++) u[i] = nn_dot(L->w + (size_t)i*d, L->b, d);
+  }
+  if( j1>j0 ){
+    nn_transpose(Wt + (size_t)j0*h, h, L->w + j0, d, h, j1 - j0, 1.0f);
+    memcpy(g->b + j0, L->b + j0, sizeof(float)*(size_t)(j1 - j0));
+  }
+}
+
+int aesql_net_gram_grad(const aesql_net *net, aesql_net_work *const *aw,
+                        const aesql_net_gram *ag, int nPart, int nAll,
+                        int i0, int i1, float *S, float *T){
+  const aesql_layer *L = &net->layer[net->nLayer-1];
+  const int h = L->nIn, d = L->nOut, nr = i1 - i0;
+  const float c = (float)(2.0/((double)nAll*d));
+  float *cA = S + (size_t)nr*h, *Rb = cA + h;
+  int p, i, k, nG = 0;
+  if( nr<=0 ) return 0;
+  for(p=0; p<nPart; p++){
+    const aesql_net_gram *g = &ag[p];
+    if( !aesql_net_gram_done(aw[p]) ) continue;
+    if( nG++==0 ){
+      memcpy(S, g->S + (size_t)i0*h, sizeof(float)*(size_t)nr*h);
+      memcpy(cA, g->colA + i0, sizeof(float)*(size_t)nr);
+      for(k=0; k<d; k++){
+        memcpy(Rb + (size_t)k*nr, g->R + (size_t)k*h + i0,
+               sizeof(float)*(size_t)nr);
+      }
+    }else{
+      nn_add(S, g->S + (size_t)i0*h, (size_t)nr*h);
+      nn_add(cA, g->colA + i0, (size_t)nr);
+      for(k=0; k<d; k++){
+        nn_add(Rb + (size_t)k*nr, g->R + (size_t)k*h + i0, (size_t)nr);
+      }
+    }
+  }
+  if( nG==0 ) return 0;
+  /* T = -c R', then += c S W, then += c colA' b */
+  nn_transpose(T, d, Rb, nr, d, nr, -c);
+  aesql_sgemm(0, 1, nr, d, h, c, S, h, ag[0].Wt, h, 1.0f, T, d);
+  for(i=0; i<nr; i++) nn_axpy(T + (size_t)i*d, c*cA[i], ag[0].b, d);
+  return nG;
+}
+
 /* aesql_net_grad_rows, with dropout when `drop` (and the work has it):
 ** aesql_net_grad passes 0, its gradient being the loss's without
 ** dropout whatever the work. */
@@ -617,17 +817,21 @@ static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
   const float *X = 0;
   float *D, *Dn;
   double loss;
-  int l;
+  int l, gram;
   if( n<=0 ){
     if( !add ) memset(g, 0, net->nParam*sizeof(float));
     return 0.0;
   }
   if( !net_work_fits(net, w) || n>w->max_n || n>nAll || x->d!=d ) return NAN;
   drop = drop && w->dropout>0.0;
-  net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst, 1);
+  gram = net_gram_on(net, w, x, n, add);
+  net_forward_rows(net, w, x, idx, n, drop, dropKey, iFirst, 1, gram);
   if( x->nz==0 ) X = w->X;             /* the rows, gathered by layer 0 */
   /* The output layer: D = dL/dz, and its bias's gradient. */
-  if( Lo->act==AESQL_ACT_LINEAR ){
+  if( gram ){
+    D = w->D1;          /* the Gram way's scratch: it writes dL/dA to D0 */
+    loss = 0.0;         /* the Gram way's, below */
+  }else if( Lo->act==AESQL_ACT_LINEAR ){
     D = w->A[nL-1];                    /* in place, as 0.x did */
     loss = nn_out_grad(D, X, x, idx, w->xr, Lo->b, g + Lo->off
                        + (size_t)Lo->nIn*Lo->nOut, n, d, scale, add);
@@ -648,7 +852,12 @@ static double net_grad_rows(const aesql_net *net, aesql_net_work *w,
       w->dz0 = D;
       break;
     }
-    dense_backward(Dn, g + L->off, D, inL, L, n, add, l==0 ? x : 0, idx, w);
+    if( gram && l==nL-1 ){
+      loss = net_gram_out(w, L, x, idx, n, inL, scale, Dn, D,
+                          g + L->off + (size_t)L->nIn*L->nOut);
+    }else{
+      dense_backward(Dn, g + L->off, D, inL, L, n, add, l==0 ? x : 0, idx, w);
+    }
     if( l==0 ) break;
     {
       const aesql_layer *P = &net->layer[l-1];
@@ -682,7 +891,7 @@ double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
   for(b=0; b<n; b+=w->max_n){
     int k = n-b < w->max_n ? n-b : w->max_n;
     const float *X = 0;
-    net_forward_rows(net, w, x, idx+b, k, 0, 0, 0, 0);
+    net_forward_rows(net, w, x, idx+b, k, 0, 0, 0, 0, 0);
     if( x->nz==0 ) X = w->X;
     if( Lo->act==AESQL_ACT_LINEAR ){
       sse += nn_out_loss(w->A[nL-1], X, X ? 0 : x, idx+b, w->xr, Lo->b, k, d);

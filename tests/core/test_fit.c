@@ -1085,6 +1085,155 @@ done:
   free(u);
 }
 
+/* The last layer by its Gram matrix (ae_net.h, ae_fit.c gram): a stack
+** over indexed bytes, 200-64-16-64-200, batches of 256 rows (2 parts), the
+** Gram way turned on. (1) On 1, 2 and 3 threads, with dropout 0.2 and l2
+** 1e-3 over three steps, the same parameters and moments bit for bit. (2)
+** Its first step's gradient, read from Adam's first moment (m = (1 - b1)
+** g), against the same step taken the direct way (the Gram way off):
+** every parameter within 2e-6 of its layer's largest |g| (seen: 2e-7); and the batch
+** losses within 1e-6 relative. (3) The cost rule: on for this stack, and
+** for MNIST's shape, 784-128-32-128-784 at 150 non-zero pixels a row and
+** batches of 256; off at batches of 128. */
+static void test_fit_gram(void){
+  static const int enc[2] = {64, 16};
+  static const int act[4] = {AESQL_ACT_RELU, AESQL_ACT_ELU, AESQL_ACT_RELU,
+                             AESQL_ACT_LINEAR};
+  enum { N = 900, D = 200, B = 256 };
+  aesql_rng r;
+  aesql_net n0, nf[4];
+  aesql_adam af[4];
+  aesql_nn_data x;
+  unsigned char *u;
+  uint32_t idx[N];
+  double loss[4] = {0}, worst = 0.0;
+  int i, t, s, l, width[5], nBad = 0, gramOn = 1, gramDefault = -1;
+  char z[80] = "";
+  memset(&n0, 0, sizeof(n0)); memset(nf, 0, sizeof(nf));
+  memset(af, 0, sizeof(af)); memset(&x, 0, sizeof(x));
+  aesql_rng_seed(&r, 17);
+  u = make_bytes(&r, N, D, 0.2);
+  aesql_net_mirror(D, enc, 2, width);
+  if( !u || aesql_net_init(&n0, 4, width, act, 1) ){
+    CHECK("fit gram: init", 0);
+    goto done;
+  }
+  for(t=0; t<4; t++){
+    if( aesql_net_init(&nf[t], 4, width, act, 1) ){ CHECK("fit gram: init", 0); goto done; }
+  }
+  aesql_nn_data_init(&x, D, N, u, 0);
+  aesql_nn_data_index(&x, AESQL_NN_SPARSE_ALWAYS);
+  aesql_net_glorot(&n0, &r);
+  for(l=0; l<n0.nLayer; l++){        /* biases too, for the terms in b */
+    for(i=0; i<n0.layer[l].nOut; i++){
+      n0.layer[l].b[i] = (float)(0.2*aesql_rng_uniform(&r) - 0.1);
+    }
+  }
+  for(i=0; i<N; i++) idx[i] = (uint32_t)i;
+  aesql_rng_shuffle(&r, idx, N);
+  /* nf[0..2]: the Gram way on 1, 2, 3 threads; nf[3]: the direct way */
+  for(t=0; t<4; t++){
+    aesql_fit *fit;
+    memcpy(nf[t].param, n0.param, sizeof(float)*n0.nParam);
+    aesql_adam_init(&af[t], n0.nParam, 0.01f, 0.9f, 0.999f, 1e-7f);
+    fit = aesql_fit_new(&nf[t], &af[t], &x, B, t<3 ? t+1 : 2, 1e-3, t<3 ? 0.2 : 0.0);
+    if( !fit ){ CHECK("fit gram: fit", 0); goto done; }
+    if( t==0 ) gramDefault = aesql_fit_gram(fit);
+    aesql_fit_set_gram(fit, t<3);
+    gramOn &= aesql_fit_gram(fit)==(t<3);
+    if( t<3 ){
+      for(s=0; s<3; s++){
+        aesql_fit_grad(fit, idx + s*200, B, 77 + s);
+        aesql_fit_step(fit);
+      }
+    }
+    aesql_fit_free(fit);
+  }
+  CHECK("fit gram: on by the cost rule for this stack, and off when set so",
+        gramOn && gramDefault==1);
+  for(t=1; t<3; t++){
+    if( memcmp(nf[0].param, nf[t].param, sizeof(float)*n0.nParam)!=0
+     || memcmp(af[0].m, af[t].m, sizeof(float)*n0.nParam)!=0
+     || memcmp(af[0].v, af[t].v, sizeof(float)*n0.nParam)!=0 ) nBad++;
+  }
+  check_report(nBad==0, "fit gram, 200-64-16-64-200: the same parameters and "
+               "moments bit for bit on 1, 2 and 3 threads (dropout 0.2, l2 1e-3, "
+               "3 steps)", "%d of 2 differ", nBad);
+  /* (2) one step each way, no dropout, from the same weights */
+  for(t=0; t<2; t++){
+    aesql_fit *fit;
+    memcpy(nf[t].param, n0.param, sizeof(float)*n0.nParam);
+    aesql_adam_free(&af[t]);
+    aesql_adam_init(&af[t], n0.nParam, 0.01f, 0.9f, 0.999f, 1e-7f);
+    fit = aesql_fit_new(&nf[t], &af[t], &x, B, 2, 1e-3, 0.0);
+    if( !fit ){ CHECK("fit gram: fit", 0); goto done; }
+    aesql_fit_set_gram(fit, t==0);
+    loss[t] = aesql_fit_grad(fit, idx, B, 0);
+    aesql_fit_step(fit);
+    aesql_fit_free(fit);
+  }
+  for(l=0; l<n0.nLayer; l++){
+    const aesql_layer *L = &n0.layer[l];
+    const size_t a = L->off, e = L->off + (size_t)L->nIn*L->nOut + L->nOut;
+    double big = 0.0, err = 0.0;
+    size_t q;
+    for(q=a; q<e; q++) if( fabs(af[1].m[q])>big ) big = fabs(af[1].m[q]);
+    for(q=a; q<e; q++){
+      const double dq = fabs((double)af[0].m[q] - af[1].m[q]);
+      if( dq>err ) err = dq;
+    }
+    if( big>0.0 && err/big>worst ){
+      worst = err/big;
+      snprintf(z, sizeof(z), "layer %d: %.3g of its largest |g|", l, worst);
+    }
+  }
+  check_report(worst<=2e-6 && worst>0.0, "fit gram, 200-64-16-64-200: the first "
+               "step's gradient the Gram way, within 2e-6 of each layer's "
+               "largest |g| of the direct way's (and not the same bits: it "
+               "took the other way)", "%s", z[0] ? z : "no difference at all");
+  CHECK_NEAR("fit gram: the batch's loss, relative", loss[0]/loss[1], 1.0, 1e-6);
+  /* (3) the cost rule at MNIST's shape */
+  {
+    static const int enc2[2] = {128, 32};
+    static const int act2[4] = {AESQL_ACT_RELU, AESQL_ACT_RELU,
+                                AESQL_ACT_RELU, AESQL_ACT_LINEAR};
+    enum { NM = 600, DM = 784 };
+    aesql_net nm;
+    aesql_adam am;
+    aesql_nn_data xm;
+    unsigned char *um = make_bytes(&r, NM, DM, 150.0/784);
+    int wm[5], on256 = -1, on128 = -1;
+    memset(&nm, 0, sizeof(nm)); memset(&am, 0, sizeof(am));
+    memset(&xm, 0, sizeof(xm));
+    aesql_net_mirror(DM, enc2, 2, wm);
+    if( um && aesql_net_init(&nm, 4, wm, act2, 1)==0
+     && aesql_adam_init(&am, nm.nParam, 0.001f, 0.9f, 0.999f, 1e-7f)==0 ){
+      aesql_fit *fit;
+      aesql_nn_data_init(&xm, DM, NM, um, 0);
+      aesql_nn_data_index(&xm, AESQL_NN_SPARSE_ALWAYS);
+      if( (fit = aesql_fit_new(&nm, &am, &xm, 256, 1, 0.0, 0.0))!=0 ){
+        on256 = aesql_fit_gram(fit);
+        aesql_fit_free(fit);
+      }
+      if( (fit = aesql_fit_new(&nm, &am, &xm, 128, 1, 0.0, 0.0))!=0 ){
+        on128 = aesql_fit_gram(fit);
+        aesql_fit_free(fit);
+      }
+    }
+    CHECK("fit gram: the cost rule, on at 784-128-32-128-784 and batches of "
+          "256, off at 128", on256==1 && on128==0);
+    aesql_nn_data_free(&xm);
+    aesql_adam_free(&am);
+    aesql_net_free(&nm);
+    free(um);
+  }
+done:
+  for(t=0; t<4; t++){ aesql_adam_free(&af[t]); aesql_net_free(&nf[t]); }
+  aesql_nn_data_free(&x);
+  aesql_net_free(&n0);
+  free(u);
+}
+
 int main(void){
   const char *zWhy = 0;
   const int san = getenv("AESQL_SANITIZE")!=0;
@@ -1104,6 +1253,7 @@ int main(void){
   test_fit_steps();
   test_fit_unstepped();
   test_fit_defer();
+  test_fit_gram();
   test_fit_nomem();
   check_report(fm.nLive==0, "memory: every block the core allocated is freed",
                "%ld blocks left", fm.nLive);
