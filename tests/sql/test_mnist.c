@@ -132,13 +132,16 @@ int main(void){
     sqlite3_snprintf(sizeof(zName), zName, "'[128, 32]' reaches a lower mean test "
                      "error than 32: %.3f against %.3f (%.3fx)", e128, e32, e128/e32);
     check_report(e128<e32, zName, "%.4f >= %.4f", e128, e32);
-    /* The tolerances: 2% for the tutorial's model; 6% for the stack,
-    ** which the rounding of another CPU's kernels moves further: with
-    ** OpenBLAS's Sandybridge sgemm instead of its Haswell one (both on
-    ** the same AMD Zen 3), the tutorial's per-class table is the same to
-    ** two decimals, the stack's moves by up to 4.4% a class and 3.7% in
-    ** all (measured 2026-12-02). */
-    static const double aTol[2] = {0.02, 0.06};
+    /* The tolerances: 2% for the tutorial's model; for the stack 15% a
+    ** class and 10% in all, as the rounding of another CPU's kernels
+    ** sends its 50 epochs elsewhere: with OpenBLAS's Sandybridge sgemm
+    ** instead of its Haswell one (both on the same AMD Zen 3) the
+    ** tutorial's per-class table is the same to two decimals, the stack's
+    ** moves by up to 4.4% a class and 3.7% in all; from an AMD Zen 3
+    ** (AVX2) to a Zen 5 (AVX-512, libaesql's own kernels at the wider
+    ** registers) the same code moved it by up to 8.7% a class and 6.5% in
+    ** all (measured 2026-12-02), about what another seed does. */
+    static const double aTol[2] = {0.02, 0.15}, allTol[2] = {0.02, 0.10};
     double aWant[11][2];
     int nRow = readme_table(aWant);
     check_report(nRow==11, "the README has the table of the two models' errors",
@@ -162,9 +165,9 @@ int main(void){
     sqlite3_finalize(st);
     if( nRow==11 ){
       CHECK_NEAR("README's table, all classes, 32 (2%)", e32, aWant[10][0],
-                 aTol[0]*aWant[10][0]);
-      CHECK_NEAR("README's table, all classes, [128, 32] (6%)", e128, aWant[10][1],
-                 aTol[1]*aWant[10][1]);
+                 allTol[0]*aWant[10][0]);
+      CHECK_NEAR("README's table, all classes, [128, 32] (10%)", e128, aWant[10][1],
+                 allTol[1]*aWant[10][1]);
     }
     CHECK_NEAR("ae_scores agrees with ae_error for the deep model too",
                check_sql_double(db, "SELECT (SELECT avg(error) FROM ae_scores('mnist_train_128_32', 'mnist_test'))"
