@@ -14,6 +14,15 @@
 ** the first part's over the same range. Validation's units are parts of the rows, each
 ** part's sum of squared errors into its own slot.
 **
+** With the last layer taken by its Gram matrix (gram, below; ae_net.h) a
+** step has a third run first, whose units compute rows of G = W W' and
+** pixels of W' for the passes; the second run's units then include rows
+** of that layer's W, each building its rows of the gradient from the
+** parts' A'A, colsum(A) and X'A (aesql_net_gram_grad) and applying Adam.
+** They read W' and b as the first run copied them, since other units
+** write W and b meanwhile. Every split is fixed by the model, never by the
+** thread count.
+**
 ** Nothing here knows about SQLite; memory comes from aesql_nn_malloc()
 ** (ae_mem.h), and none is allocated after aesql_fit_new().
 */

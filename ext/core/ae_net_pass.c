@@ -13,13 +13,17 @@
 **                 db (nOut) += colsum(dz) (written when !add);
 **                 din (n x nIn) = dz W' (skipped when NULL)
 **
-** and the model loops over its layers. Two fast paths:
+** and the model loops over its layers. The fast paths:
 **  - the first layer reads rows of a data set: when the data set is
 **    indexed (ae_data.h), its X W1 and X' dZ1 run over the non-zero
 **    pixels only (MNIST: 19% of them); otherwise the rows are gathered
 **    into floats for sgemm;
 **  - a linear output layer fuses its bias, the squared error and the
-**    gradient dL/dY into one sweep over the outputs.
+**    gradient dL/dY into one sweep over the outputs;
+**  - or, in a fit that turns it on (aesql_net_work_set_gram), a linear
+**    output layer over indexed rows never forms its outputs: its loss and
+**    gradients come from W W', computed once a step, and the sparse
+**    products X W' and X'A (net_gram_out; ae_net.h has the algebra).
 ** Those two products and the output sweeps are written once, in
 ** ae_net_kern.h, and compiled for each instruction set at its register's
 ** width.
