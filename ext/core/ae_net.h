@@ -123,8 +123,8 @@ int  aesql_net_first_grad(const aesql_net_work *w, int i0, int i1, float *G);
 ** then costs n hIn (2 hIn + 2 nnz) multiply-adds for that layer instead of
 ** the three products' 3 n hIn d (at 784-128-32-128-784 over MNIST, a
 ** third), the step paying A'A W (hIn^2 d). In exact arithmetic this is
-** the same gradient; in float32 it differs in the last bits (the tests
-** hold it to the direct passes within 1e-5 of each parameter's scale).
+** the same gradient; in float32 it differs in the last bits (test_fit.c
+** holds it to the direct way within 2e-6 of each layer's largest |g|).
 **
 ** With g set (aesql_net_work_set_gram), aesql_net_grad_rows takes this way
 ** whenever it can: its first pass of a part (add == 0) over indexed rows

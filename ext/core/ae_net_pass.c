@@ -709,7 +709,7 @@ static int net_gram_on(const aesql_net *net, const aesql_net_work *w,
 ** E (n x hIn), c = scale, using P (n x hIn) and w->A[last] (n x d, at
 ** least n x hIn) as scratch, the bias's gradient to gb (d), and S, colA
 ** and R to w->gram. Each row's sum is taken in double and kept >= 0 (in
-** exact arithmetic it is). */
+** exact arithmetic it is), a NaN kept as it is. */
 static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
                            const aesql_nn_data *x, const uint32_t *idx,
                            int n, const float *A, float scale, float *E,
@@ -739,7 +739,7 @@ static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
       s += (double)v*v - 2.0*(double)b[i]*v;
       cx[i] += v;
     }
-    loss += s>0.0 ? s : 0.0;
+    loss += s<0.0 ? 0.0 : s;           /* a NaN stays one: the NaN stop */
   }
   /* S = A'A, colA, R = X'A over the index the forward pass built */
   aesql_sgemm(1, 0, h, h, n, 1.0f, A, h, A, h, 0.0f, gm->S, h);

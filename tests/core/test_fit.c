@@ -1192,6 +1192,21 @@ static void test_fit_gram(void){
                "largest |g| of the direct way's (and not the same bits: it "
                "took the other way)", "%s", z[0] ? z : "no difference at all");
   CHECK_NEAR("fit gram: the batch's loss, relative", loss[0]/loss[1], 1.0, 1e-6);
+  /* a weight gone NaN gives a NaN loss, for the loop's NaN stop, not a
+  ** loss clamped to 0 */
+  {
+    aesql_fit *fit = aesql_fit_new(&nf[0], &af[0], &x, B, 2, 0.0, 0.0);
+    double bad = 0.0;
+    if( fit ){
+      const aesql_layer *Lo = &nf[0].layer[nf[0].nLayer-1];
+      aesql_fit_set_gram(fit, 1);
+      Lo->w[3] = NAN;
+      bad = aesql_fit_grad(fit, idx, B, 0);
+      aesql_fit_free(fit);
+    }
+    CHECK("fit gram: a NaN weight in the last layer gives a NaN loss",
+          fit && isnan(bad));
+  }
   /* (3) the cost rule at MNIST's shape */
   {
     static const int enc2[2] = {128, 32};
