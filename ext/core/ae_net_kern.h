@@ -5,9 +5,13 @@
 **   KERN(f)      the name of f for this instruction set (f_v4, f_v3, f_v0)
 **   KERN_TARGET  its target attribute (empty for the baseline)
 **   KERN_VW      floats per vector register: 16 (AVX-512), 8 (AVX2), 4
-**   KERN_NT      vector registers per column tile of the sparse products
-**                (X W1's row of W1; X' dH's row of G takes twice as many):
-**                they and the loads must fit in the registers
+**   KERN_NT      vector registers per slice of dH's row held by X' dH
+**                row by row (rows_xtdh)
+**   KERN_XW      vector registers per column tile of X W1 (two chains:
+**                2*KERN_XW accumulators, which with the loads must fit
+**                in the registers)
+**   KERN_XT      vector registers per column tile of X' dH by pixel
+**                (one chain each)
 ** and undefines them at its end. Defines, all static:
 **   KERN(sparse_xw_u8), KERN(sparse_xw_f32)   H = X W1
 **   KERN(rows_xtdh_u8), KERN(rows_xtdh_f32)   G (+)= X' dH row by row
@@ -35,6 +39,10 @@
 ** baseline, -DNN_CLONES=, over widths with and without tails).
 */
 
+#if KERN_XW>8 || KERN_XT>8
+# error "the column tails of the sparse products take up to 7 registers"
+#endif
+
 #define VF     KERN(vf)
 /* The functions below are not inlined into their one caller, so that a
 ** profile names them. */
@@ -56,7 +64,7 @@ void KERN(xw_tile)(float *restrict hr, const aesql_nn_data *x, int isU8,
                    const float *restrict xf, const uint16_t *restrict nz,
                    int cnt, const float *restrict W1, int h, int k,
                    const int nv){
-  VF a[KERN_NT], c[KERN_NT];
+  VF a[KERN_XW], c[KERN_XW];
   int j, l;
 #pragma GCC unroll 16
   for(l=0; l<nv; l++){ a[l] = (VF){0}; c[l] = (VF){0}; }
@@ -80,7 +88,7 @@ void KERN(xw_tile)(float *restrict hr, const aesql_nn_data *x, int isU8,
   for(l=0; l<nv; l++) KST(hr + k + l*KERN_VW, a[l] + c[l]);
 }
 
-/* H (n x h) = X W1. Each row's columns go in tiles of KERN_NT registers,
+/* H (n x h) = X W1. Each row's columns go in tiles of KERN_XW registers,
 ** then one tile of the whole registers left, then one column at a time;
 ** each makes its own pass over the row's list. */
 static inline __attribute__((always_inline)) KERN_TARGET
@@ -101,17 +109,23 @@ void KERN(sparse_xw_t)(float *restrict H, const aesql_nn_data *x, int isU8,
     const float *restrict xf = isU8 ? 0 : x->f32 + row*d;
     float *restrict hr = H + (size_t)r*h;
     int j, k;
-    for(k=0; k+KERN_NT*KERN_VW<=h; k+=KERN_NT*KERN_VW){
-      KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, KERN_NT);
+    for(k=0; k+KERN_XW*KERN_VW<=h; k+=KERN_XW*KERN_VW){
+      KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, KERN_XW);
     }
-    switch( (h-k)/KERN_VW ){   /* 0 .. KERN_NT-1 registers left */
-#if KERN_NT>3
-      case 3: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 3); break;
+    switch( (h-k)/KERN_VW ){   /* 0 .. KERN_XW-1 registers left */
+#define XW_CASE(m) \
+      case m: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, m); break;
+#if KERN_XW>7
+      XW_CASE(7) XW_CASE(6) XW_CASE(5) XW_CASE(4)
 #endif
-#if KERN_NT>2
-      case 2: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 2); break;
+#if KERN_XW>3
+      XW_CASE(3)
 #endif
-      case 1: KERN(xw_tile)(hr, x, isU8, xb, xf, nz, cnt, W1, h, k, 1); break;
+#if KERN_XW>2
+      XW_CASE(2)
+#endif
+      XW_CASE(1)
+#undef XW_CASE
     }
     for(k+=(h-k)/KERN_VW*KERN_VW; k<h; k++){
       float a0 = 0.0f, c0 = 0.0f;
@@ -137,10 +151,6 @@ void KERN(sparse_xw_u8)(float *restrict H, const aesql_nn_data *x,
                         const float *restrict W1, int h){
   KERN(sparse_xw_t)(H, x, 1, idx, n, W1, h);
 }
-/* Registers per column tile of X' dH by pixel: more independent chains
-** than X W1's tile, each element's sum being one chain (20-25% faster at
-** 128 units than KERN_NT). */
-#define XT_NT (2*KERN_NT)
 /* Columns [k, k + nv*KERN_VW) of row i of G (+)= X' dH: the sum over the
 ** pixel's entries, in the rows' order, held in registers. */
 static inline __attribute__((always_inline)) KERN_TARGET
@@ -148,7 +158,7 @@ void KERN(xtdh_tile)(float *restrict g, const uint16_t *restrict crow,
                      const float *restrict cval, uint32_t e0, uint32_t e1,
                      const float *restrict dH, int h, int k, int add,
                      const int nv){
-  VF a[XT_NT];
+  VF a[KERN_XT];
   uint32_t e;
   int l;
 #pragma GCC unroll 16
@@ -180,7 +190,7 @@ void KERN(xtdh_cols)(float *restrict G, const uint32_t *restrict st,
 
 /* Rows [i0, i1) of G (d x h) (+)= X' dH for the block's rows (dH:
 ** n x h), G pointing at row i0; its rows of pixels no row has are zeroed
-** when !add. Columns in tiles of XT_NT registers, pixels in the inner
+** when !add. Columns in tiles of KERN_XT registers, pixels in the inner
 ** loop: the tile's slice of dH (n x 64 floats on AVX2, 32 kB at 128 rows)
 ** stays in L1 or close to it. */
 KFN
@@ -196,16 +206,16 @@ void KERN(csc_xtdh)(float *restrict G, const uint32_t *restrict st,
       if( st[i]==st[i+1] ) memset(G + (size_t)i*h, 0, (size_t)h*sizeof(float));
     }
   }
-  for(k=0; k+XT_NT*KERN_VW<=h; k+=XT_NT*KERN_VW){
-    KERN(xtdh_cols)(G, st, crow, cval, d, dH, h, add, k, XT_NT);
+  for(k=0; k+KERN_XT*KERN_VW<=h; k+=KERN_XT*KERN_VW){
+    KERN(xtdh_cols)(G, st, crow, cval, d, dH, h, add, k, KERN_XT);
   }
-  switch( (h-k)/KERN_VW ){   /* 0 .. XT_NT-1 registers left */
+  switch( (h-k)/KERN_VW ){   /* 0 .. KERN_XT-1 registers left */
 #define XT_CASE(m) \
     case m: KERN(xtdh_cols)(G, st, crow, cval, d, dH, h, add, k, m); break;
-#if XT_NT>7
+#if KERN_XT>7
     XT_CASE(7) XT_CASE(6) XT_CASE(5) XT_CASE(4)
 #endif
-#if XT_NT>3
+#if KERN_XT>3
     XT_CASE(3) XT_CASE(2)
 #endif
     XT_CASE(1)
@@ -358,4 +368,5 @@ double KERN(out_grad_row)(float *restrict y, const float *restrict x,
 #undef KERN_TARGET
 #undef KERN_VW
 #undef KERN_NT
-#undef XT_NT
+#undef KERN_XW
+#undef KERN_XT
