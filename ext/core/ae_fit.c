@@ -36,6 +36,9 @@
 #include <string.h>
 #include <unistd.h>
 
+_Static_assert(AESQL_FIT_MAX_PARTS<=AESQL_NET_GRAM_PARTS,
+               "aesql_net_gram_grad sums every part");
+
 /* Rows of a part of the validation pass (aesql_net_sse_rows takes them
 ** a pass at a time). */
 #define FIT_VAL_ROWS 256
@@ -307,8 +310,8 @@ static int fit_gram_new(aesql_fit *f, int maxBatch){
     g->colA = g->S + hh;
   }
   for(i=0; i<f->nThread; i++){
-    f->aSt[i] = aesql_nn_malloc(sizeof(float)*((size_t)L->nIn*(L->nIn
-                                               + L->nOut) + L->nIn));
+    f->aSt[i] = aesql_nn_malloc(sizeof(float)*((size_t)L->nIn*L->nIn
+                                               + L->nIn));
     if( f->aSt[i]==0 ) return 1;
   }
   f->gramOk = 1;

@@ -148,9 +148,11 @@ int  aesql_net_gram_done(const aesql_net_work *w);
 /* The step's side: rows [i0, i1) of the last layer's weight gradient
 ** into T (rows x d), from the parts (works aw[p], grams ag[p], p <
 ** nPart, of a batch of nAll rows) whose passes took the Gram way, summed
-** in part order: c (S W + colA' b - R'). S is scratch of (i1 - i0)(hIn +
-** d) + hIn floats. Returns how many parts took it; with none, T is not
-** written. The other parts' gradients there are the caller's to add. */
+** in part order: c (S W + colA' b - R'). S is scratch of (i1 - i0) hIn
+** + hIn floats. nPart is at most AESQL_NET_GRAM_PARTS. Returns how many
+** parts took it; with none, T is not written. The other parts' gradients
+** there are the caller's to add. */
+#define AESQL_NET_GRAM_PARTS 64
 int aesql_net_gram_grad(const aesql_net *net, aesql_net_work *const *aw,
                         const aesql_net_gram *ag, int nPart, int nAll,
                         int i0, int i1, float *S, float *T);
@@ -158,6 +160,14 @@ int aesql_net_gram_grad(const aesql_net *net, aesql_net_work *const *aw,
 ** [j0, j1) of Wt (pixels) and of b. Any split gives the same bits. */
 void aesql_net_gram_prep(const aesql_net *net, aesql_net_gram *g,
                          int i0, int i1, int j0, int j1);
+
+/* B (cols x rows, ldb) = alpha (A_0 + ... + A_{nA-1})': the nA matrices
+** aA (rows x cols, lda each) summed in that order, then scaled, in float
+** (the Gram way's transposes; blocks of a register's width transposed in
+** registers, the edges element by element, the same values). */
+void aesql_net_transpose_sum(float *B, int ldb, const float *const *aA,
+                             int nA, int lda, int rows, int cols,
+                             float alpha);
 
 /* Rows idx[0..n) of x as one part of a batch of nAll rows (n <= nAll,
 ** n <= the work's max_n): returns the sum of the squared errors over the

@@ -18,6 +18,7 @@
 **   KERN(csc_xtdh)      G (+)= X' dH by pixel, over a block's transposed
 **                       index (nn_csc_build in ae_net_pass.c)
 **   KERN(out_loss_row), KERN(out_grad_row)   the output sweeps
+**   KERN(transpose_sum) B = alpha (A_0 + ... + A_k)', the Gram way's
 ** with the arguments and meaning of ae_net_pass.c's nn_* functions of the
 ** same names.
 **
@@ -359,6 +360,90 @@ double KERN(out_grad_row)(float *restrict y, const float *restrict x,
   for(l=0; l<NN_LANES; l++) loss += lane[l];
   return loss;
 }
+
+/* ---- the Gram way's transposes ---- */
+
+/* The lanes of a register, as a list: KT_LIST(F, s) is F(0, s), ...,
+** F(KERN_VW-1, s), for __builtin_shufflevector's constant indices. */
+#define KT_4(F, s, o) F(o, s), F(o+1, s), F(o+2, s), F(o+3, s)
+#if KERN_VW==16
+# define KT_LIST(F, s) KT_4(F, s, 0), KT_4(F, s, 4), KT_4(F, s, 8), \
+                       KT_4(F, s, 12)
+#elif KERN_VW==8
+# define KT_LIST(F, s) KT_4(F, s, 0), KT_4(F, s, 4)
+#elif KERN_VW==4
+# define KT_LIST(F, s) KT_4(F, s, 0)
+#else
+# error "KERN_VW must be 4, 8 or 16"
+#endif
+/* A stage of the transpose swaps bit s of the row and the column: row r
+** (bit s clear) and row r|s become lo and hi of the pair, lane c taken
+** from r or r|s (indices past KERN_VW name the second register). */
+#define KT_LO(c, s) ((c)&(s) ? KERN_VW + (c) - (s) : (c))
+#define KT_HI(c, s) ((c)&(s) ? KERN_VW + (c) : (c) + (s))
+#define KT_STAGE(s) do{ \
+    int r_; \
+    _Pragma("GCC unroll 16") \
+    for(r_=0; r_<KERN_VW; r_++){ \
+      if( r_ & (s) ) continue; \
+      { VF a_ = v[r_], b_ = v[r_|(s)]; \
+        v[r_] = __builtin_shufflevector(a_, b_, KT_LIST(KT_LO, s)); \
+        v[r_|(s)] = __builtin_shufflevector(a_, b_, KT_LIST(KT_HI, s)); } \
+    } \
+  }while(0)
+
+/* B (cols x rows, ldb) = alpha (A_0 + ... + A_{nA-1})', for the nA
+** matrices aA (rows x cols, lda each) summed in that order then scaled:
+** in blocks of KERN_VW x KERN_VW transposed in registers, the edges
+** element by element with the same operations, so the same values. */
+KFN
+void KERN(transpose_sum)(float *restrict B, int ldb,
+                         const float *const *aA, int nA, int lda,
+                         int rows, int cols, float alpha){
+  int i0, j0, i, j, p;
+  for(i0=0; i0+KERN_VW<=rows; i0+=KERN_VW){
+    for(j0=0; j0+KERN_VW<=cols; j0+=KERN_VW){
+      VF v[KERN_VW];
+#pragma GCC unroll 16
+      for(i=0; i<KERN_VW; i++){
+        const size_t o = (size_t)(i0 + i)*lda + j0;
+        v[i] = KLD(aA[0] + o);
+        for(p=1; p<nA; p++) v[i] += KLD(aA[p] + o);
+      }
+#if KERN_VW>8
+      KT_STAGE(8);
+#endif
+#if KERN_VW>4
+      KT_STAGE(4);
+#endif
+      KT_STAGE(2);
+      KT_STAGE(1);
+#pragma GCC unroll 16
+      for(j=0; j<KERN_VW; j++){
+        KST(B + (size_t)(j0 + j)*ldb + i0, alpha*v[j]);
+      }
+    }
+    for(j=j0; j<cols; j++){
+      for(i=i0; i<i0+KERN_VW; i++){
+        float e = aA[0][(size_t)i*lda + j];
+        for(p=1; p<nA; p++) e += aA[p][(size_t)i*lda + j];
+        B[(size_t)j*ldb + i] = alpha*e;
+      }
+    }
+  }
+  for(j=0; j<cols; j++){
+    for(i=i0; i<rows; i++){
+      float e = aA[0][(size_t)i*lda + j];
+      for(p=1; p<nA; p++) e += aA[p][(size_t)i*lda + j];
+      B[(size_t)j*ldb + i] = alpha*e;
+    }
+  }
+}
+#undef KT_4
+#undef KT_LIST
+#undef KT_LO
+#undef KT_HI
+#undef KT_STAGE
 
 #undef VF
 #undef KFN

@@ -686,23 +686,10 @@ static double nn_gram_row(float *restrict er, const float *restrict a,
   return s;
 }
 
-/* B (cols x rows, ldb) = alpha A' for A (rows x cols, lda), in 8 x 8
-** tiles, both sides of a tile in the L1 cache. */
-NN_CLONES
-static void nn_transpose(float *restrict B, int ldb, const float *restrict A,
-                         int lda, int rows, int cols, float alpha){
-  int i0, j0, i, j;
-  for(i0=0; i0<rows; i0+=8){
-    const int i1 = i0 + 8 < rows ? i0 + 8 : rows;
-    for(j0=0; j0<cols; j0+=8){
-      const int j1 = j0 + 8 < cols ? j0 + 8 : cols;
-      for(j=j0; j<j1; j++){
-        for(i=i0; i<i1; i++){
-          B[(size_t)j*ldb + i] = alpha*A[(size_t)i*lda + j];
-        }
-      }
-    }
-  }
+void aesql_net_transpose_sum(float *B, int ldb, const float *const *aA,
+                             int nA, int lda, int rows, int cols,
+                             float alpha){
+  NN_PICK(transpose_sum, (B, ldb, aA, nA, lda, rows, cols, alpha));
 }
 
 /* Does this pass take the Gram way? The first layer's index must be one
@@ -779,7 +766,9 @@ void aesql_net_gram_prep(const aesql_net *net, aesql_net_gram *g,
     for(i=i0; i<i1; i++) u[i] = nn_dot(L->w + (size_t)i*d, L->b, d);
   }
   if( j1>j0 ){
-    nn_transpose(Wt + (size_t)j0*h, h, L->w + j0, d, h, j1 - j0, 1.0f);
+    const float *aW[1];
+    aW[0] = L->w + j0;
+    aesql_net_transpose_sum(Wt + (size_t)j0*h, h, aW, 1, d, h, j1 - j0, 1.0f);
     memcpy(g->b + j0, L->b + j0, sizeof(float)*(size_t)(j1 - j0));
   }
 }
@@ -790,30 +779,25 @@ int aesql_net_gram_grad(const aesql_net *net, aesql_net_work *const *aw,
   const aesql_layer *L = &net->layer[net->nLayer-1];
   const int h = L->nIn, d = L->nOut, nr = i1 - i0;
   const float c = (float)(2.0/((double)nAll*d));
-  float *cA = S + (size_t)nr*h, *Rb = cA + h;
-  int p, i, k, nG = 0;
+  const float *aR[AESQL_NET_GRAM_PARTS];
+  float *cA = S + (size_t)nr*h;
+  int p, i, nG = 0;
   if( nr<=0 ) return 0;
-  for(p=0; p<nPart; p++){
+  for(p=0; p<nPart && p<AESQL_NET_GRAM_PARTS; p++){
     const aesql_net_gram *g = &ag[p];
     if( !aesql_net_gram_done(aw[p]) ) continue;
+    aR[nG] = g->R + i0;
     if( nG++==0 ){
       memcpy(S, g->S + (size_t)i0*h, sizeof(float)*(size_t)nr*h);
       memcpy(cA, g->colA + i0, sizeof(float)*(size_t)nr);
-      for(k=0; k<d; k++){
-        memcpy(Rb + (size_t)k*nr, g->R + (size_t)k*h + i0,
-               sizeof(float)*(size_t)nr);
-      }
     }else{
       nn_add(S, g->S + (size_t)i0*h, (size_t)nr*h);
       nn_add(cA, g->colA + i0, (size_t)nr);
-      for(k=0; k<d; k++){
-        nn_add(Rb + (size_t)k*nr, g->R + (size_t)k*h + i0, (size_t)nr);
-      }
     }
   }
   if( nG==0 ) return 0;
-  /* T = -c R', then += c S W, then += c colA' b */
-  nn_transpose(T, d, Rb, nr, d, nr, -c);
+  /* T = -c R' (R summed over the parts), then += c S W, then += c colA' b */
+  aesql_net_transpose_sum(T, d, aR, nG, h, d, nr, -c);
   aesql_sgemm(0, 1, nr, d, h, c, S, h, ag[0].Wt, h, 1.0f, T, d);
   for(i=0; i<nr; i++) nn_axpy(T + (size_t)i*d, c*cA[i], ag[0].b, d);
   return nG;
