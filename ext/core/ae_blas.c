@@ -88,10 +88,13 @@ extern char **environ;
 #define BLAS_PREMAP_MAX 64      /* buffers mapped ahead at most, at a time */
 
 /* CBLAS enum values (cblas.h), so we need no header from the package. */
-enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112,
+       CBLAS_UPPER = 121 };
 
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float,
                          const float*, int, const float*, int,
+                         float, float*, int);
+typedef void (*ssyrk_fn)(int, int, int, int, int, float, const float*, int,
                          float, float*, int);
 
 static struct {
@@ -99,6 +102,7 @@ static struct {
   atomic_int loaded;     /* set once every field below is */
   void *lib;
   sgemm_fn sgemm;
+  ssyrk_fn ssyrk;        /* may be NULL: aesql_ssyrk falls back to sgemm */
   char *(*get_corename)(void);
   char *(*get_config)(void);
   void (*set_num_threads)(int);
@@ -330,6 +334,7 @@ static int blas_load_locked(void){
   else if( zCore ) g.chose = "chosen by libaesql from the CPU's features";
   else g.chose = "OpenBLAS's own detection";
   g.sgemm = (sgemm_fn)dlsym(lib, "cblas_sgemm");
+  g.ssyrk = (ssyrk_fn)dlsym(lib, "cblas_ssyrk");
   g.get_corename = (char*(*)(void))dlsym(lib, "openblas_get_corename");
   g.get_config = (char*(*)(void))dlsym(lib, "openblas_get_config");
   g.set_num_threads = (void(*)(int))dlsym(lib, "openblas_set_num_threads");
@@ -380,6 +385,16 @@ void aesql_sgemm(int transA, int transB, int M, int N, int K,
   g.sgemm(CBLAS_ROW_MAJOR, transA ? CBLAS_TRANS : CBLAS_NO_TRANS,
           transB ? CBLAS_TRANS : CBLAS_NO_TRANS, M, N, K, alpha, A, lda,
           B, ldb, beta, C, ldc);
+}
+
+void aesql_ssyrk(int trans, int N, int K, float alpha, const float *A,
+                 int lda, float beta, float *C, int ldc){
+  if( g.ssyrk ){
+    g.ssyrk(CBLAS_ROW_MAJOR, CBLAS_UPPER, trans ? CBLAS_TRANS : CBLAS_NO_TRANS,
+            N, K, alpha, A, lda, beta, C, ldc);
+  }else{
+    aesql_sgemm(trans, !trans, N, N, K, alpha, A, lda, A, lda, beta, C, ldc);
+  }
 }
 
 void aesql_sgemm_naive(int transA, int transB, int M, int N, int K,

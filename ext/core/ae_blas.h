@@ -32,6 +32,14 @@ void aesql_sgemm(int transA, int transB, int M, int N, int K,
                  const float *B, int ldb,
                  float beta, float *C, int ldc);
 
+/* The upper triangle (j >= i) of the N x N matrix C = alpha * op(A) *
+** op(A)' + beta * C, row-major; op(A) = A (N x K) when trans is zero, A'
+** (A being K x N) otherwise. The strictly lower triangle is left as it
+** is, or, with an OpenBLAS that lacks cblas_ssyrk (then sgemm does it),
+** written with the same product. aesql_blas_load() must have returned 0. */
+void aesql_ssyrk(int trans, int N, int K, float alpha, const float *A,
+                 int lda, float beta, float *C, int ldc);
+
 /* The same product with plain loops and double accumulation: the naive
 ** reference the BLAS path is tested against. */
 void aesql_sgemm_naive(int transA, int transB, int M, int N, int K,

@@ -186,16 +186,22 @@ static void fit_step_w1(aesql_fit *f, int j, int t){
                        (const float*const*)aG, f->nPart, lo, lo + nk);
 }
 
-/* The Gram way, before a batch's passes, unit j of nGramBlk: rows of G
-** and u, pixels of W'. */
+/* The Gram way, before a batch's passes, unit j of nGramBlk: block rows
+** of G (and u there), pixels of W'. G's upper triangle goes in four
+** block rows of falling cost; with two units, unit j takes rows j and
+** 3 - j of them, the same multiply-adds each; with one, all four. */
 static void fit_prep_task(void *arg, int j, int t){
   aesql_fit *f = arg;
   const aesql_layer *L = &f->nn->layer[f->nn->nLayer-1];
-  int i0, i1, j0, j1;
+  int i0, i1, j0, j1, q;
   (void)t;
-  fit_rows(L->nIn, j, f->nGramBlk, &i0, &i1);
   fit_rows(L->nOut, j, f->nGramBlk, &j0, &j1);
-  aesql_net_gram_prep(f->nn, &f->aGram[0], i0, i1, j0, j1);
+  aesql_net_gram_prep(f->nn, &f->aGram[0], 0, 0, j0, j1);
+  for(q=0; q<4; q++){
+    if( f->nGramBlk==2 && q!=j && q!=3-j ) continue;
+    fit_rows(L->nIn, q, 4, &i0, &i1);
+    aesql_net_gram_prep(f->nn, &f->aGram[0], i0, i1, 0, 0);
+  }
 }
 
 /* The Gram way, the step's unit j of nGramBlk: rows [i0, i1) of the last

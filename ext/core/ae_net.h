@@ -156,8 +156,13 @@ int  aesql_net_gram_done(const aesql_net_work *w);
 int aesql_net_gram_grad(const aesql_net *net, aesql_net_work *const *aw,
                         const aesql_net_gram *ag, int nPart, int nAll,
                         int i0, int i1, float *S, float *T);
-/* Rows [i0, i1) of G, and u there, from net's last layer; and rows
-** [j0, j1) of Wt (pixels) and of b. Any split gives the same bits. */
+/* The block row [i0, i1) of G, and u there, from net's last layer: the
+** block on the diagonal by a symmetric product (aesql_ssyrk), the strip
+** to its right by sgemm, each copied to its mirror image below the
+** diagonal (so a block row writes columns [i0, i1) of the rows below it
+** too, and G comes out symmetric once every block row is done); and rows
+** [j0, j1) of Wt (pixels) and of b. The block rows fix G's bits; the
+** split of the pixels does not matter. */
 void aesql_net_gram_prep(const aesql_net *net, aesql_net_gram *g,
                          int i0, int i1, int j0, int j1);
 

@@ -739,8 +739,12 @@ static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
     }
     loss += s<0.0 ? 0.0 : s;           /* a NaN stays one: the NaN stop */
   }
-  /* S = A'A, colA, R = X'A over the index the forward pass built */
-  aesql_sgemm(1, 0, h, h, n, 1.0f, A, h, A, h, 0.0f, gm->S, h);
+  /* S = A'A (its upper triangle, mirrored), colA, R = X'A over the
+  ** index the forward pass built */
+  aesql_ssyrk(1, h, n, 1.0f, A, h, 0.0f, gm->S, h);
+  for(r=1; r<h; r++){
+    for(k=0; k<r; k++) gm->S[(size_t)r*h + k] = gm->S[(size_t)k*h + r];
+  }
   memset(gm->colA, 0, (size_t)h*sizeof(float));
   for(r=0; r<n; r++){
     for(k=0; k<h; k++) gm->colA[k] += A[(size_t)r*h + k];
@@ -759,10 +763,24 @@ void aesql_net_gram_prep(const aesql_net *net, aesql_net_gram *g,
   const aesql_layer *L = &net->layer[net->nLayer-1];
   const int h = L->nIn, d = L->nOut;
   float *G = g->G, *Wt = g->Wt, *u = g->u;
-  int i;
+  int i, k;
   if( i1>i0 ){
-    aesql_sgemm(0, 1, i1-i0, h, d, 1.0f, L->w + (size_t)i0*d, d, L->w, d,
-                0.0f, G + (size_t)i0*h, h);
+    /* the block row's upper triangle: the diagonal block by syrk, the
+    ** strip to its right by gemm; then each mirrored below the diagonal */
+    const int nr = i1 - i0;
+    float *Gd = G + (size_t)i0*h + i0;
+    aesql_ssyrk(0, nr, d, 1.0f, L->w + (size_t)i0*d, d, 0.0f, Gd, h);
+    for(i=1; i<nr; i++){
+      for(k=0; k<i; k++) Gd[(size_t)i*h + k] = Gd[(size_t)k*h + i];
+    }
+    if( i1<h ){
+      const float *aS[1];
+      aesql_sgemm(0, 1, nr, h - i1, d, 1.0f, L->w + (size_t)i0*d, d,
+                  L->w + (size_t)i1*d, d, 0.0f, G + (size_t)i0*h + i1, h);
+      aS[0] = G + (size_t)i0*h + i1;
+      aesql_net_transpose_sum(G + (size_t)i1*h + i0, h, aS, 1, h, nr,
+                              h - i1, 1.0f);
+    }
     for(i=i0; i<i1; i++) u[i] = nn_dot(L->w + (size_t)i*d, L->b, d);
   }
   if( j1>j0 ){

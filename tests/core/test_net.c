@@ -1538,6 +1538,63 @@ static void test_xtdh_kernels(void){
   free(u); free(f);
 }
 
+/* aesql_ssyrk against the naive product of A and A': its upper triangle
+** within the classical bound (as sgemm's, above), the strictly lower one
+** left as it was, NaNs in C not read with beta 0; both transpositions,
+** the Gram way's shapes (32 x 784, 128 x 128) and odd ones. */
+static void test_ssyrk_shape(int N, int K, int pad){
+  aesql_rng r;
+  int tr, beta;
+  for(tr=0; tr<2; tr++) for(beta=0; beta<2; beta++){
+    const int ar = tr ? K : N, ac = tr ? N : K, lda = ac + pad, ldc = N + pad;
+    float *A = calloc((size_t)ar*lda, sizeof(float));
+    float *Aa = calloc((size_t)ar*lda, sizeof(float));
+    float *C = malloc((size_t)N*ldc*sizeof(float));
+    float *Cr = malloc((size_t)N*ldc*sizeof(float));
+    float *Cb = malloc((size_t)N*ldc*sizeof(float));
+    float *C0 = malloc((size_t)N*ldc*sizeof(float));
+    const float alpha = -1.25f;
+    double worst = 0.0;
+    int i, j, lowerKept = 1;
+    if( !A || !Aa || !C || !Cr || !Cb || !C0 ){
+      check_report(0, "ssyrk", "out of memory");
+      goto next;
+    }
+    aesql_rng_seed(&r, 91 + tr*2 + beta);
+    fill_uniform(&r, A, (size_t)ar*lda, -1.0, 1.0);
+    fill_uniform(&r, C, (size_t)N*ldc, -1.0, 1.0);
+    for(i=0; i<N; i++){           /* beta 0: the upper C is not read */
+      for(j=i; j<N && beta==0; j++) C[(size_t)i*ldc + j] = NAN;
+    }
+    memcpy(Cr, C, (size_t)N*ldc*sizeof(float));
+    memcpy(C0, C, (size_t)N*ldc*sizeof(float));
+    for(i=0; i<ar*lda; i++) Aa[i] = fabsf(A[i]);
+    aesql_ssyrk(tr, N, K, alpha, A, lda, (float)beta, C, ldc);
+    aesql_sgemm_naive(tr, !tr, N, N, K, alpha, A, lda, A, lda, (float)beta,
+                      Cr, ldc);
+    aesql_sgemm_naive(tr, !tr, N, N, K, 1.0f, Aa, lda, Aa, lda, 0.0f, Cb, ldc);
+    for(i=0; i<N; i++){
+      for(j=0; j<N; j++){
+        const size_t o = (size_t)i*ldc + j;
+        if( j<i ){
+          if( memcmp(&C[o], &C0[o], sizeof(float))!=0 ) lowerKept = 0;
+        }else{
+          double bound = (K + 2)*U_FLOAT*(fabs(alpha)*Cb[o]
+                                          + (beta ? 1.0 : 0.0)) + 1e-30;
+          double e = fabs((double)C[o] - Cr[o])/bound;
+          if( !(e<=worst) ) worst = isnan(e) ? INFINITY : e;
+        }
+      }
+    }
+    check_report(worst<=1.0 && lowerKept, "ssyrk", "%d x %d, %s, beta %d: "
+                 "upper triangle at %.3g of the error bound%s", N, K,
+                 tr ? "A'A" : "AA'", beta, worst,
+                 lowerKept ? ", lower triangle kept" : ", LOWER TRIANGLE WRITTEN");
+  next:
+    free(A); free(Aa); free(C); free(Cr); free(Cb); free(C0);
+  }
+}
+
 /* aesql_net_transpose_sum against the plain loop, bit for bit: shapes
 ** around the register blocks (1 to 40 rows, 1 to 392 columns), padded
 ** leading dimensions, one to three matrices. */
@@ -1603,6 +1660,9 @@ int main(void){
   test_sgemm_shape(37, 29, 53, 3);
   test_sgemm_shape(256, 32, 784, 0);    /* the model's shapes */
   test_sgemm_shape(32, 784, 256, 5);
+  test_ssyrk_shape(32, 784, 0);         /* the Gram way's blocks of W W' */
+  test_ssyrk_shape(128, 128, 0);        /* and its A'A */
+  test_ssyrk_shape(37, 19, 3);
   test_kinks();
   test_gradcheck();
   test_blas();
