@@ -12,7 +12,8 @@
 ** applied, adding the parts' gradients in part order as it goes
 ** (aesql_adam_update), after adding the l2 term's gradient, 2 l2 W, to
 ** the first part's over the same range. Validation's units are parts of the rows, each
-** part's sum of squared errors into its own slot.
+** part's sum of squared errors into its own slot (the Gram way too, when
+** training takes it, after a run of the same units that prepare it).
 **
 ** With the last layer taken by its Gram matrix (gram, below; ae_net.h) a
 ** step has a third run first, whose units compute rows of G = W W' and
@@ -135,12 +136,19 @@ static void fit_grad_task(void *arg, int j, int t){
   f->aSse[j] = sse;
 }
 
+/* Unit j: part j of the rows whose loss is asked, the Gram way when
+** training takes it (its G, u and W' prepared for the weights now). */
 static void fit_loss_task(void *arg, int j, int t){
   aesql_fit *f = arg;
   int lo, hi;
   fit_rows(f->n, j, f->nPart, &lo, &hi);
-  f->aSse[j] = aesql_net_sse_rows(f->nn, f->aWork[t], f->x, f->idx + lo,
-                                  hi - lo);
+  if( f->gram ){
+    f->aSse[j] = aesql_net_gram_sse_rows(f->nn, f->aWork[t], f->x,
+                                         f->idx + lo, hi - lo, &f->aGram[0]);
+  }else{
+    f->aSse[j] = aesql_net_sse_rows(f->nn, f->aWork[t], f->x, f->idx + lo,
+                                    hi - lo);
+  }
 }
 
 /* Adds 2 l2 W to part 0's gradient over parameters [lo, hi), for the
@@ -486,6 +494,7 @@ double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n){
   f->idx = idx;
   f->n = n;
   f->nPart = (n + FIT_VAL_ROWS - 1)/FIT_VAL_ROWS;
+  if( f->gram ) aesql_pool_run(f->pool, f->nGramBlk, fit_prep_task, f);
   aesql_pool_run(f->pool, f->nPart, fit_loss_task, f);
   for(j=0; j<f->nPart; j++) sse += f->aSse[j];
   f->nPart = 0;                /* no gradient for aesql_fit_step() */

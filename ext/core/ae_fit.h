@@ -99,7 +99,8 @@ double aesql_fit_grad(aesql_fit *f, const uint32_t *idx, int n,
 void aesql_fit_step(aesql_fit *f);
 
 /* The mean squared error over rows idx[0..n) of x, any n >= 0, without
-** dropout or the l2 term. */
+** dropout or the l2 term; the Gram way when training takes it (within
+** rounding of the direct way's). A gradient not yet stepped is spent. */
 double aesql_fit_loss(aesql_fit *f, const uint32_t *idx, int n);
 
 #endif /* AE_FIT_H */

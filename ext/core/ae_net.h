@@ -194,6 +194,16 @@ uint64_t aesql_net_drop_seed(uint64_t key, uint64_t row, int layer);
 double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
                           const aesql_nn_data *x, const uint32_t *idx, int n);
 
+/* The same sum the Gram way (ae_net.h's algebra), with G, u and W' of g
+** as aesql_net_gram_prep left them for net's weights now: a stack over
+** indexed rows whose last layer is linear and no wider in than out. The
+** loss of the training passes that take the Gram way, summed the same
+** way; within rounding of aesql_net_sse_rows. NAN on bad sizes or a
+** model or data set the way does not fit. */
+double aesql_net_gram_sse_rows(const aesql_net *net, aesql_net_work *w,
+                               const aesql_nn_data *x, const uint32_t *idx,
+                               int n, const aesql_net_gram *g);
+
 /* Dense rows: X (n x d floats, n <= max_n). aesql_net_forward writes the
 ** outputs to Y (n x d) when not NULL and returns the loss (MSE);
 ** aesql_net_grad writes the loss's gradient (no l2, no dropout) to g. */

@@ -702,26 +702,24 @@ static int net_gram_on(const aesql_net *net, const aesql_net_work *w,
       && n<=w->cscCap && nn_xtdh_by_pixel(w, net->layer[0].nOut);
 }
 
-/* The last layer L (input A, n x hIn) the Gram way: returns the sum of
-** the squared errors of the n rows, writes dL/dA = c (A G + u - X W') to
-** E (n x hIn), c = scale, using P (n x hIn) and w->A[last] (n x d, at
-** least n x hIn) as scratch, the bias's gradient to gb (d), and S, colA
-** and R to w->gram. Each row's sum is taken in double and kept >= 0 (in
-** exact arithmetic it is), a NaN kept as it is. */
-static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
+/* The sum of the squared errors of rows idx[0..n) of x through the last
+** layer L the Gram way, from its input A (n x hIn) and G, u, W' in gm:
+** row r's is ||b||^2 + a G a' + 2 a u - 2 a (x W') + ||x||^2 - 2 x.b,
+** taken in double and kept >= 0 (in exact arithmetic it is), a NaN kept
+** as it is. Writes c (A G + u - X W') to E (n x hIn), using P (n x hIn)
+** and Q (n x hIn) as scratch, and when cx is not NULL adds the rows'
+** pixels to it (d). */
+static double net_gram_sse(const aesql_net_gram *gm, const aesql_layer *L,
                            const aesql_nn_data *x, const uint32_t *idx,
                            int n, const float *A, float scale, float *E,
-                           float *P, float *gb){
-  const aesql_net_gram *gm = w->gram;
+                           float *P, float *Q, float *cx){
   const int h = L->nIn, d = L->nOut;
-  const float *b = L->b, *Wm = L->w;
-  float *Q = w->A[w->nLayer-1], *cx = w->gb;
+  const float *b = L->b;
   double bb = 0.0, loss = 0.0;
-  int r, k, j;
+  int r, j;
   nn_sparse_xw(Q, x, idx, n, gm->Wt, h);                   /* Q = X W' */
   aesql_sgemm(0, 0, n, h, h, 1.0f, A, h, gm->G, h, 0.0f, P, h); /* A G */
   for(j=0; j<d; j++) bb += (double)b[j]*b[j];
-  memset(cx, 0, (size_t)d*sizeof(float));
   for(r=0; r<n; r++){
     const float *a = A + (size_t)r*h, *pr = P + (size_t)r*h;
     const float *qr = Q + (size_t)r*h;
@@ -735,10 +733,31 @@ static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
       const int i = nz[q];
       const float v = x->u8 ? x->lut[x->u8[row*d + i]] : x->f32[row*d + i];
       s += (double)v*v - 2.0*(double)b[i]*v;
-      cx[i] += v;
+      if( cx ) cx[i] += v;
     }
     loss += s<0.0 ? 0.0 : s;           /* a NaN stays one: the NaN stop */
   }
+  return loss;
+}
+
+/* The last layer L (input A, n x hIn) the Gram way: returns the sum of
+** the squared errors of the n rows (net_gram_sse), writes dL/dA = c (A G
+** + u - X W') to E (n x hIn), c = scale, using P (n x hIn) and w->A[last]
+** (n x d, at least n x hIn) as scratch, the bias's gradient to gb (d), and
+** S, colA and R to w->gram. */
+static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
+                           const aesql_nn_data *x, const uint32_t *idx,
+                           int n, const float *A, float scale, float *E,
+                           float *P, float *gb){
+  const aesql_net_gram *gm = w->gram;
+  const int h = L->nIn, d = L->nOut;
+  const float *b = L->b, *Wm = L->w;
+  float *cx = w->gb;
+  double loss;
+  int r, k, j;
+  memset(cx, 0, (size_t)d*sizeof(float));
+  loss = net_gram_sse(gm, L, x, idx, n, A, scale, E, P, w->A[w->nLayer-1],
+                      cx);
   /* S = A'A (its upper triangle, mirrored), colA, R = X'A over the
   ** index the forward pass built */
   aesql_ssyrk(1, h, n, 1.0f, A, h, 0.0f, gm->S, h);
@@ -915,6 +934,27 @@ double aesql_net_sse_rows(const aesql_net *net, aesql_net_work *w,
     }else{
       sse += net_out_loss_generic(w, X, X ? 0 : x, idx+b, k, d);
     }
+  }
+  return sse;
+}
+
+double aesql_net_gram_sse_rows(const aesql_net *net, aesql_net_work *w,
+                               const aesql_nn_data *x, const uint32_t *idx,
+                               int n, const aesql_net_gram *g){
+  const int nL = net->nLayer;
+  const aesql_layer *Lo = &net->layer[nL-1];
+  double sse = 0.0;
+  int b;
+  if( n<=0 ) return 0.0;
+  if( !net_work_fits(net, w) || x->d!=net->layer[0].nIn || nL<2 || !x->nz
+   || Lo->act!=AESQL_ACT_LINEAR || Lo->nIn>Lo->nOut ){
+    return NAN;
+  }
+  for(b=0; b<n; b+=w->max_n){
+    const int k = n-b < w->max_n ? n-b : w->max_n;
+    net_forward_rows(net, w, x, idx+b, k, 0, 0, 0, 0, 1);
+    sse += net_gram_sse(g, Lo, x, idx+b, k, w->A[nL-2], 1.0f, w->D0, w->D1,
+                        w->A[nL-1], 0);
   }
   return sse;
 }

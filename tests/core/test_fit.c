@@ -1192,20 +1192,43 @@ static void test_fit_gram(void){
                "largest |g| of the direct way's (and not the same bits: it "
                "took the other way)", "%s", z[0] ? z : "no difference at all");
   CHECK_NEAR("fit gram: the batch's loss, relative", loss[0]/loss[1], 1.0, 1e-6);
+  /* the held-out loss (aesql_fit_loss) over all 900 rows, 4 parts: the
+  ** Gram way on 1 and 3 threads (the same bits), against the direct way */
+  {
+    double vl[3] = {0, 0, 0};
+    int ok = 1;
+    for(t=0; t<3; t++){
+      aesql_fit *fit = aesql_fit_new(&nf[0], &af[0], &x, B, t==1 ? 3 : 1,
+                                     0.0, 0.0);
+      if( !fit ){ ok = 0; break; }
+      aesql_fit_set_gram(fit, t<2);
+      ok &= aesql_fit_gram(fit)==(t<2);
+      vl[t] = aesql_fit_loss(fit, idx, N);
+      aesql_fit_free(fit);
+    }
+    check_report(ok && vl[0]==vl[1], "fit gram: the held-out loss the Gram "
+                 "way, the same bits on 1 and 3 threads", "%.17g against %.17g",
+                 vl[0], vl[1]);
+    check_report(ok && fabs(vl[0]/vl[2] - 1.0)<=1e-6 && vl[0]!=vl[2],
+                 "fit gram: the held-out loss the Gram way within 1e-6 "
+                 "(relative) of the direct way's, and not its bits",
+                 "%.17g against %.17g", vl[0], vl[2]);
+  }
   /* a weight gone NaN gives a NaN loss, for the loop's NaN stop, not a
-  ** loss clamped to 0 */
+  ** loss clamped to 0; the held-out loss too */
   {
     aesql_fit *fit = aesql_fit_new(&nf[0], &af[0], &x, B, 2, 0.0, 0.0);
-    double bad = 0.0;
+    double bad = 0.0, badVal = 0.0;
     if( fit ){
       const aesql_layer *Lo = &nf[0].layer[nf[0].nLayer-1];
       aesql_fit_set_gram(fit, 1);
       Lo->w[3] = NAN;
       bad = aesql_fit_grad(fit, idx, B, 0);
+      badVal = aesql_fit_loss(fit, idx, N);
       aesql_fit_free(fit);
     }
-    CHECK("fit gram: a NaN weight in the last layer gives a NaN loss",
-          fit && isnan(bad));
+    CHECK("fit gram: a NaN weight in the last layer gives a NaN loss, and a "
+          "NaN held-out loss", fit && isnan(bad) && isnan(badVal));
   }
   /* (3) the cost rule at MNIST's shape */
   {
