@@ -43,7 +43,8 @@
 # runs. Each training of parts 1 and 6 is reported as achieved GFLOP/s: the
 # flops of the matrix products of its epochs (tests/bench/flops.py, from the
 # layer widths and the rows trained and validated; libaesql's first layer
-# over the non-zero pixels only, as it runs it; PyTorch's all dense) over
+# over the non-zero pixels only, and a stack's last layer the Gram way
+# where it takes it, as it runs them; PyTorch's all dense) over
 # its training seconds, and as a fraction of the best instruction set's
 # peak on as many threads (default threads: every CPU; 1 thread: one).
 # Every figure is a median over BENCH_REPS runs (processes) and comes with
@@ -755,7 +756,8 @@ fi
 
 # ---------------------------------------------------- achieved GFLOP/s ----
 # The flops of one epoch of each job (tests/bench/flops.py: the products
-# only, libaesql's first layer over the non-zero pixels), for the rows the
+# only, libaesql's first layer over the non-zero pixels and a stack's last
+# layer the Gram way where it takes it), for the rows the
 # runs trained and validated (libaesql's ae_models, else PyTorch's output).
 declare -A F
 flops_of() {  # flops_of NAME HIDDEN-CSV RUN...: flops.py for the first RUN that reported its rows
@@ -784,7 +786,7 @@ else
 fi
 for job in $GF_JOBS; do
   F[${job}_layers]=$(kv "flops_$job" layers)
-  for k in flops_epoch_aesql flops_epoch_dense nnz_train_mean train_rows val_rows; do
+  for k in flops_epoch_aesql flops_epoch_dense nnz_train_mean train_rows val_rows gram; do
     F[${job}_$k]=$(kv "flops_$job" "$k"); record "${job}_$k" "${F[${job}_$k]}"
   done
 done
@@ -1051,9 +1053,10 @@ for job in $GF_JOBS; do
   out "       $(printf '%-20s' "${F[${job}_layers]}:") libaesql $(awk -v f="${F[${job}_flops_epoch_aesql]}" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP, dense (PyTorch) $(awk -v f="${F[${job}_flops_epoch_dense]}" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP"
 done
 [ -n "${F[tutorial_nnz_train_mean]}" ] && out "       (${F[tutorial_train_rows]} rows trained, ${F[tutorial_val_rows]} validated; libaesql's first layer runs over the non-zero pixels, ${F[tutorial_nnz_train_mean]} of 784 a training row on average)"
+[ "${F[deep_gram]}" = yes ] && out "       (the deep model's last layer by its Gram matrix, as libaesql takes it: its products as tests/bench/flops.py counts them)"
 printf '  %-38s %18s %18s   %s\n' "GFLOP/s (share of the peak)" libaesql PyTorch "PyTorch on libaesql's count"
 md ""
-md "Achieved GFLOP/s: the flops of each training's matrix products (forward, weight and input gradients; elementwise work and Adam left out; libaesql's first layer over the non-zero pixels only, PyTorch's all dense) over its training seconds, and the share of the CPU's peak float32 multiply-add rate on as many threads ($([ -n "$PEAK_ISA" ] && echo "$PEAK_ISA, $PEAK_MT GFLOP/s on $NPROC threads, $PEAK_1 on 1, measured by \`tests/bench/peak_flops.c\`" || echo "not measured")). OpenBLAS kernels: $AE_CORE for libaesql, ${TORCH_CORE:-?} for PyTorch; OPENBLAS_CORETYPE ${OPENBLAS_CORETYPE:-unset}."
+md "Achieved GFLOP/s: the flops of each training's matrix products (forward, weight and input gradients; elementwise work and Adam left out; libaesql's first layer over the non-zero pixels only and a stack's last layer the Gram way where it takes it, PyTorch's all dense) over its training seconds, and the share of the CPU's peak float32 multiply-add rate on as many threads ($([ -n "$PEAK_ISA" ] && echo "$PEAK_ISA, $PEAK_MT GFLOP/s on $NPROC threads, $PEAK_1 on 1, measured by \`tests/bench/peak_flops.c\`" || echo "not measured")). OpenBLAS kernels: $AE_CORE for libaesql, ${TORCH_CORE:-?} for PyTorch; OPENBLAS_CORETYPE ${OPENBLAS_CORETYPE:-unset}."
 md ""
 md "| GFLOP/s (share of the peak) | libaesql | PyTorch | PyTorch on libaesql's count |"
 md "|---|---:|---:|---:|"
