@@ -248,6 +248,7 @@ AE_INFO=$(sqlq "SELECT ae_info();") || true
 AE_CORE=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_core');") || true
 AE_CORE_CHOSEN=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_core_chosen');") || true
 AE_THREADS=$(sqlq "SELECT json_extract(ae_info(), '\$.blas_threads');") || true
+AE_POOL=$(sqlq "SELECT json_extract(ae_info(), '\$.threads');") || true
 AE_VERSION=$(sqlq "SELECT json_extract(ae_info(), '\$.version');") || true
 SQLITE_VERSION=$(sqlq "SELECT sqlite_version();") || true
 OPENBLAS=$(dpkg-query -W -f='${Version}' libopenblas0 2>/dev/null || echo "?")
@@ -846,7 +847,7 @@ md "same run, the two sides taking turns run by run. Medians of $REPS runs (timi
 md "peak RSS from \`/usr/bin/time -v\`)."
 md ""
 md "Machine: $CPU ($CPU_ID; $NPROC cores, $MEM, AVX-512 $AVX512), $OPENBLAS_CFG (Debian $OPENBLAS;"
-md "core $AE_CORE for libaesql with $AE_THREADS threads, ${T[blas_core]:-?} for PyTorch),"
+md "core $AE_CORE for libaesql, $AE_THREADS OpenBLAS thread(s) a call on its ${AE_POOL:-?} training threads, ${T[blas_core]:-?} for PyTorch),"
 md "SQLite $SQLITE_VERSION, PyTorch $TORCH_VERSION, libaesql $AE_VERSION; $DATE. Other processes"
 md "used $OTHERS during the run."
 md ""
