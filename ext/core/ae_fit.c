@@ -254,20 +254,24 @@ static void fit_step_range(aesql_fit *f, size_t lo, size_t hi){
                     f->nPart, lo, hi);
 }
 
-/* Unit j: range j of nChunk of the parameters (past W1's when
-** deferring: the units before are W1's, fit_step_w1), in blocks of 16
-** (64 bytes, so that no two threads write one cache line). */
+/* Unit j of the step. First the Gram way's units over the last layer's
+** rows (fit_step_out), the largest, so that threads claiming in order
+** fill in behind them with the small ones (put last, they can leave one
+** thread idle for most of one); then, deferring, W1's (fit_step_w1); then
+** range j of nChunk of the other parameters, in blocks of 16 (64 bytes,
+** so that no two threads write one cache line). Which thread takes which
+** unit changes no bit. */
 static void fit_step_task(void *arg, int j, int t){
   aesql_fit *f = arg;
   size_t np = f->opt->n, base = f->defer ? f->w1End : 0;
   size_t nb, lo, hi;
-  if( f->defer ){
-    if( j<f->nW1 ){ fit_step_w1(f, j, t); return; }
-    j -= f->nW1;
-  }
   if( f->gram ){
     if( j<f->nGramBlk ){ fit_step_out(f, j, t); return; }
     j -= f->nGramBlk;
+  }
+  if( f->defer ){
+    if( j<f->nW1 ){ fit_step_w1(f, j, t); return; }
+    j -= f->nW1;
   }
   nb = (np - base + 15)/16;
   lo = base + nb*j/f->nChunk*16;
