@@ -660,6 +660,15 @@ static void nn_axpy(float *restrict y, float a, const float *restrict x,
   for(i=0; i<n; i++) y[i] += a*x[i];
 }
 
+/* C (n x n, ldc) symmetric from its upper triangle (aesql_ssyrk's): each
+** element below the diagonal set to its mirror image above it. */
+static void nn_mirror_upper(float *C, int n, int ldc){
+  int i, k;
+  for(i=1; i<n; i++){
+    for(k=0; k<i; k++) C[(size_t)i*ldc + k] = C[(size_t)k*ldc + i];
+  }
+}
+
 /* One row of the Gram way: er = scale*(p + u - q), returns a.(2(p + u - q)
 ** - p), which is a G a' + 2 a u - 2 a (x W'): summed in NN_LANES float
 ** lanes, then in double. */
@@ -761,9 +770,7 @@ static double net_gram_out(aesql_net_work *w, const aesql_layer *L,
   /* S = A'A (its upper triangle, mirrored), colA, R = X'A over the
   ** index the forward pass built */
   aesql_ssyrk(1, h, n, 1.0f, A, h, 0.0f, gm->S, h);
-  for(r=1; r<h; r++){
-    for(k=0; k<r; k++) gm->S[(size_t)r*h + k] = gm->S[(size_t)k*h + r];
-  }
+  nn_mirror_upper(gm->S, h, h);
   memset(gm->colA, 0, (size_t)h*sizeof(float));
   for(r=0; r<n; r++){
     for(k=0; k<h; k++) gm->colA[k] += A[(size_t)r*h + k];
@@ -782,16 +789,14 @@ void aesql_net_gram_prep(const aesql_net *net, aesql_net_gram *g,
   const aesql_layer *L = &net->layer[net->nLayer-1];
   const int h = L->nIn, d = L->nOut;
   float *G = g->G, *Wt = g->Wt, *u = g->u;
-  int i, k;
+  int i;
   if( i1>i0 ){
     /* the block row's upper triangle: the diagonal block by syrk, the
     ** strip to its right by gemm; then each mirrored below the diagonal */
     const int nr = i1 - i0;
     float *Gd = G + (size_t)i0*h + i0;
     aesql_ssyrk(0, nr, d, 1.0f, L->w + (size_t)i0*d, d, 0.0f, Gd, h);
-    for(i=1; i<nr; i++){
-      for(k=0; k<i; k++) Gd[(size_t)i*h + k] = Gd[(size_t)k*h + i];
-    }
+    nn_mirror_upper(Gd, nr, h);
     if( i1<h ){
       const float *aS[1];
       aesql_sgemm(0, 1, nr, h - i1, d, 1.0f, L->w + (size_t)i0*d, d,
