@@ -290,7 +290,10 @@ static void fit_step_task(void *arg, int j, int t){
 ** whether it is on: when it costs fewer multiply-adds a batch of maxBatch
 ** rows, counting the sparse products by the mean non-zero pixels a row
 ** and at three times a dense one's cost (measured: sparse X W at 128
-** units runs at about a third of sgemm's rate). Non-zero: out of memory. */
+** units runs at about a third of sgemm's rate), and G = W W' as a whole
+** product though syrk does half of it (so the rule errs towards the
+** direct way: at MNIST's shape it stays off for batches of 128, which
+** the halved count would turn on by 1%). Non-zero: out of memory. */
 static int fit_gram_new(aesql_fit *f, int maxBatch){
   const aesql_net *nn = f->nn;
   const aesql_layer *L = &nn->layer[nn->nLayer-1];
